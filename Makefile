@@ -1,0 +1,26 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Everything else here is what those two need.
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+export UV_PYTHON := 3.11
+
+.PHONY: demo test setup services lint
+
+setup:  ## create .venv from uv.lock (installs uv with pip when missing)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: setup  ## seed a demo company, drive a synthetic week, build and print the e2e report
+	$(UV) run --frozen callpath demo
+
+test: setup services  ## the whole test suite against real PostgreSQL, Redis and DuckDB
+	$(UV) run --frozen pytest
+
+lint: setup
+	$(UV) run --frozen ruff check .
+
+services:  ## start PostgreSQL and Redis when they are down (CI runs as root)
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "PostgreSQL or Redis did not come up" >&2; exit 1

@@ -1,0 +1,120 @@
+"""Run the dbt project in `dbt/` (raw -> staging -> marts) from Python.
+
+Airflow tasks and tests call `dbt_build` instead of shelling out to the `dbt` CLI,
+so a failure arrives as a typed exception that names the failing models and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+
+# The project sits in the repository next to this package, not in the installed
+# package data: locate it from this file so any working directory works.
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+
+WAREHOUSE_PATH_ENV = "CALLPATH_WAREHOUSE_PATH"
+
+# dbt statuses that mean a node did not do its job. "warn" tests pass on purpose
+# (severity: warn); "skipped" nodes are a consequence of some failure already listed.
+_FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """How one dbt node (model, data test, unit test) ended."""
+
+    unique_id: str
+    status: str
+    message: str | None
+
+
+@dataclass(frozen=True)
+class DbtBuildResult:
+    target: str
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(node for node in self.nodes if node.status in _FAILED_STATUSES)
+
+
+class DbtBuildError(RuntimeError):
+    """`dbt build` did not succeed; `failures` lists the nodes that failed and why."""
+
+    def __init__(self, failures: tuple[NodeResult, ...], detail: str | None = None) -> None:
+        self.failures = failures
+        lines = [f"dbt build failed ({len(failures)} failing node(s))"]
+        lines += [f"  {node.unique_id}: {node.message or node.status}" for node in failures]
+        if detail:
+            lines.append(f"  {detail}")
+        super().__init__("\n".join(lines))
+
+
+def dbt_build(
+    warehouse_path: Path,
+    target: str = "duckdb",
+    select: str | None = None,
+    vars: dict | None = None,
+) -> DbtBuildResult:
+    """Build (run + test) the dbt project against `target`.
+
+    `warehouse_path` is the DuckDB file; the profile reads it from
+    CALLPATH_WAREHOUSE_PATH, which is set here only for the duration of the run.
+    Raises DbtBuildError naming every failing node.
+    """
+    args = [
+        "build",
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target", target,
+    ]  # fmt: skip
+    if select:
+        args += ["--select", select]
+    if vars:
+        # dbt parses --vars as YAML, and JSON is YAML that keeps values typed.
+        args += ["--vars", json.dumps(vars)]
+
+    with _env(WAREHOUSE_PATH_ENV, str(Path(warehouse_path).resolve())):
+        outcome = dbtRunner().invoke(args)
+
+    if outcome.result is None:
+        # dbt stopped before running any node (bad profile, parse or compile error).
+        raise DbtBuildError((), detail=str(outcome.exception or "dbt did not run"))
+
+    nodes = tuple(
+        NodeResult(
+            unique_id=result.node.unique_id,
+            status=str(result.status),
+            message=result.message,
+        )
+        for result in outcome.result.results
+    )
+    built = DbtBuildResult(target=target, nodes=nodes)
+    if built.failures or not outcome.success:
+        raise DbtBuildError(built.failures, detail=_exception_text(outcome.exception))
+    return built
+
+
+def _exception_text(exception: BaseException | None) -> str | None:
+    return None if exception is None else f"{type(exception).__name__}: {exception}"
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable and restore the previous state afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

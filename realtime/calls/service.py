@@ -1,0 +1,134 @@
+"""Calls from raw PBX events: merge, attribute to a session, classify.
+
+A call is always rebuilt from *all* of its stored events, sorted by `seq` within
+each leg. That makes late and duplicated events harmless: the result depends on
+the set of events, never on the order they arrived in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from realtime.domain import Call, CallEvent, Company
+from realtime.mango.schemas import CallStateEvent, SummaryEvent
+from realtime.phones import to_e164
+from realtime.store import EventStore
+
+DIRECTIONS = {0: "internal", 1: "inbound", 2: "outbound"}
+
+
+def _at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Call:
+    legs = [CallStateEvent.model_validate(e.payload) for e in events if e.event_type == "call"]
+    legs.sort(key=lambda ev: (ev.timestamp, ev.call_id, ev.seq))
+    summaries = [
+        SummaryEvent.model_validate(e.payload) for e in events if e.event_type == "summary"
+    ]
+    summary = summaries[-1] if summaries else None
+
+    tracking = caller = extension = None
+    answered_at = ended_at = None
+    disconnect_reason = None
+    direction = "unknown"
+    states = []
+    for ev in legs:
+        states.append(
+            {
+                "call_id": ev.call_id,
+                "seq": ev.seq,
+                "state": ev.call_state,
+                "at": _at(ev.timestamp),
+                "location": ev.location,
+            }
+        )
+        tracking = (
+            tracking or (ev.dct.number if ev.dct and ev.dct.number else None) or ev.to.line_number
+        )
+        caller = caller or ev.from_.number
+        if ev.call_state == "Connected" and answered_at is None:
+            answered_at = _at(ev.timestamp)
+            extension = ev.to.extension or extension
+        if ev.call_state == "Disconnected":
+            ended_at = _at(ev.timestamp)
+            disconnect_reason = ev.disconnect_reason
+        if direction == "unknown" and ev.from_.number and not ev.from_.extension:
+            direction = "inbound"
+
+    started_at = _at(legs[0].timestamp) if legs else None
+    wait = talk = entry_result = None
+    if summary is not None:
+        direction = DIRECTIONS.get(summary.call_direction, direction)
+        started_at = _at(summary.create_time)
+        ended_at = _at(summary.end_time)
+        tracking = tracking or summary.line_number
+        caller = caller or summary.from_.number
+        entry_result = summary.entry_result
+        disconnect_reason = summary.disconnect_reason or disconnect_reason
+        if summary.talk_time > 0:
+            answered_at = _at(summary.talk_time)
+            talk = summary.end_time - summary.talk_time
+            wait = summary.talk_time - summary.create_time
+            extension = summary.to.extension or extension
+        else:
+            talk = 0
+            wait = summary.end_time - summary.create_time
+    elif answered_at and ended_at:
+        talk = int((ended_at - answered_at).total_seconds())
+        wait = int((answered_at - started_at).total_seconds())
+
+    if started_at is None:  # pragma: no cover - the router never stores an event without a time
+        raise ValueError(f"call {entry_id} has no timed event")
+    ended = ended_at is not None
+    is_missed = entry_result == 0 or (ended and answered_at is None)
+    return Call(
+        company_id=company.id,
+        entry_id=entry_id,
+        tracking_number=to_e164(tracking),
+        caller_number=to_e164(caller),
+        direction=direction,
+        started_at=started_at,
+        answered_at=answered_at,
+        ended_at=ended_at,
+        wait_seconds=max(wait, 0) if wait is not None else None,
+        talk_seconds=max(talk, 0) if talk is not None else None,
+        employee_extension=extension,
+        disconnect_reason=str(disconnect_reason) if disconnect_reason is not None else None,
+        entry_result=entry_result,
+        states=states,
+        is_missed=is_missed,
+        is_target=(talk or 0) >= company.target_talk_seconds,
+    )
+
+
+def attribute(store: EventStore, call: Call) -> Call:
+    """Link the call to the session whose lease covered the tracking number at call start."""
+    if call.tracking_number is None:
+        call.attribution_reason = "no_tracking_number"
+        return call
+    number = store.get_number(call.company_id, call.tracking_number)
+    if number is None:
+        call.attribution_reason = "unknown_number"
+    elif number.kind == "static":
+        call.attribution_reason = f"static:{number.channel or 'offline'}"
+    else:
+        lease = store.find_lease_at(call.company_id, call.tracking_number, call.started_at)
+        if lease is None:
+            call.attribution_reason = "no_lease"
+        else:
+            call.session_id = lease.session_id
+            call.attribution_reason = "shared_lease" if lease.is_shared else "lease"
+    if call.caller_number:
+        call.is_first_call = not store.has_earlier_call(
+            call.company_id, call.caller_number, call.started_at, call.entry_id
+        )
+    return call
+
+
+def rebuild_call(store: EventStore, company: Company, entry_id: str) -> Call:
+    events = store.list_call_events(company.id, entry_id)
+    call = attribute(store, merge_events(company, entry_id, events))
+    store.save_call(call)
+    return call

@@ -1,0 +1,50 @@
+"""Mango VPBX webhooks. Mango appends `/events/<type>` to the base URL the client sets;
+we mount that under `/mango`."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request
+
+from realtime.clock import SystemClock
+from realtime.dependencies import get_clock, get_store
+from realtime.errors import BadInput
+from realtime.mango import service
+from realtime.store import EventStore
+
+router = APIRouter(prefix="/mango", tags=["mango"])
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        raise BadInput("expected application/x-www-form-urlencoded with vpbx_api_key, sign, json")
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput("body is not UTF-8") from exc
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def _handle(event_type: str):
+    async def endpoint(
+        request: Request,
+        store: EventStore = Depends(get_store),
+        clock: SystemClock = Depends(get_clock),
+    ) -> dict:
+        form = await read_form(request)
+        company = service.authenticate(store, form)
+        is_new = service.ingest(store, company, event_type, form["json"], clock.now())
+        return {"result": "ok", "duplicate": not is_new}
+
+    return endpoint
+
+
+router.add_api_route(
+    "/events/call", _handle("call"), methods=["POST"], summary="Mango call state event"
+)
+router.add_api_route(
+    "/events/summary", _handle("summary"), methods=["POST"], summary="Mango call summary event"
+)

@@ -1,0 +1,295 @@
+"""MongoDB event store (pymongo): the production choice for events and sessions.
+
+Indexes are declared here, in code, and created on start-up. Writes use
+`w="majority", j=True`, so an acknowledged write is journaled before we reply 2xx.
+The dedupe of raw events relies on a unique index, not on a read-then-write.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from pymongo.write_concern import WriteConcern
+
+from realtime.domain import (
+    Call,
+    CallEvent,
+    Company,
+    Lease,
+    Session,
+    Site,
+    TrackingNumber,
+    new_id,
+    to_ms,
+)
+from realtime.store.base import StoreError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "companies": [IndexModel([("mango_api_key", ASCENDING)], unique=True, sparse=True)],
+    "sites": [IndexModel([("site_key", ASCENDING)], unique=True)],
+    "numbers": [
+        IndexModel([("number", ASCENDING)], unique=True),
+        IndexModel([("company_id", ASCENDING), ("kind", ASCENDING), ("leased_until", ASCENDING)]),
+    ],
+    "leases": [
+        IndexModel([("company_id", ASCENDING), ("number", ASCENDING), ("leased_from", DESCENDING)]),
+        IndexModel([("company_id", ASCENDING), ("leased_from", ASCENDING)]),
+    ],
+    "sessions": [
+        IndexModel(
+            [("company_id", ASCENDING), ("visitor_id", ASCENDING), ("last_seen_at", DESCENDING)]
+        ),
+        IndexModel([("company_id", ASCENDING), ("started_at", ASCENDING)]),
+    ],
+    "call_events": [
+        IndexModel(
+            [
+                ("company_id", ASCENDING),
+                ("entry_id", ASCENDING),
+                ("call_id", ASCENDING),
+                ("seq", ASCENDING),
+                ("event_type", ASCENDING),
+            ],
+            unique=True,
+        )
+    ],
+    "calls": [
+        IndexModel([("company_id", ASCENDING), ("entry_id", ASCENDING)], unique=True),
+        IndexModel(
+            [("company_id", ASCENDING), ("caller_number", ASCENDING), ("started_at", ASCENDING)]
+        ),
+        IndexModel([("company_id", ASCENDING), ("started_at", ASCENDING)]),
+    ],
+}
+
+
+def _aware(doc: dict[str, Any]) -> dict[str, Any]:
+    """pymongo hands back naive UTC datetimes unless tz_aware; make them aware."""
+    out = {}
+    for key, value in doc.items():
+        if key == "_id":
+            continue
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        out[key] = value
+    return out
+
+
+class MongoEventStore:
+    def __init__(self, client: Any, database: str = "callpath") -> None:
+        self._client = client
+        self._db = client.get_database(database, write_concern=WriteConcern(w="majority", j=True))
+        for name, indexes in INDEXES.items():
+            self._db[name].create_indexes(indexes)
+
+    @classmethod
+    def from_url(cls, url: str, database: str) -> MongoEventStore:
+        from pymongo import MongoClient
+
+        return cls(MongoClient(url, tz_aware=True), database)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # companies and sites -------------------------------------------------
+    def create_company(self, company: Company) -> None:
+        doc = company.model_dump()
+        doc["_id"] = company.id
+        if doc["mango_api_key"] is None:
+            doc.pop("mango_api_key")
+        try:
+            self._db.companies.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise StoreError(f"company {company.id} or its Mango key already exists") from exc
+
+    def get_company(self, company_id: str) -> Company | None:
+        doc = self._db.companies.find_one({"_id": company_id})
+        return Company.model_validate(_aware(doc)) if doc else None
+
+    def list_companies(self) -> list[Company]:
+        return [Company.model_validate(_aware(d)) for d in self._db.companies.find().sort("_id")]
+
+    def find_company_by_mango_key(self, vpbx_api_key: str) -> Company | None:
+        doc = self._db.companies.find_one({"mango_api_key": vpbx_api_key})
+        return Company.model_validate(_aware(doc)) if doc else None
+
+    def create_site(self, site: Site) -> None:
+        try:
+            self._db.sites.insert_one({"_id": site.id, **site.model_dump()})
+        except DuplicateKeyError as exc:
+            raise StoreError(f"site {site.id} or key {site.site_key} already exists") from exc
+
+    def get_site_by_key(self, site_key: str) -> Site | None:
+        doc = self._db.sites.find_one({"site_key": site_key})
+        return Site.model_validate(_aware(doc)) if doc else None
+
+    # numbers and leases --------------------------------------------------
+    def add_numbers(self, numbers: list[TrackingNumber]) -> int:
+        added = 0
+        for n in numbers:
+            try:
+                self._db.numbers.insert_one(
+                    {**n.model_dump(), "leased_until": EPOCH, "last_shown_at": EPOCH}
+                )
+                added += 1
+            except DuplicateKeyError:
+                continue
+        return added
+
+    def list_numbers(self, company_id: str) -> list[TrackingNumber]:
+        docs = self._db.numbers.find({"company_id": company_id}).sort("number")
+        return [TrackingNumber.model_validate(_aware(d)) for d in docs]
+
+    def get_number(self, company_id: str, number: str) -> TrackingNumber | None:
+        doc = self._db.numbers.find_one({"company_id": company_id, "number": number})
+        return TrackingNumber.model_validate(_aware(doc)) if doc else None
+
+    def acquire_lease(
+        self, company_id: str, session_id: str, now: datetime, hold: timedelta
+    ) -> Lease | None:
+        now, until = to_ms(now), to_ms(now + hold)
+        order = [("last_shown_at", ASCENDING), ("number", ASCENDING)]
+        # find_one_and_update is atomic per document: two callers can't both win one number.
+        doc = self._db.numbers.find_one_and_update(
+            {"company_id": company_id, "kind": "dynamic", "leased_until": {"$lte": now}},
+            {"$set": {"leased_until": until, "last_shown_at": now}},
+            sort=order,
+            return_document=ReturnDocument.AFTER,
+        )
+        shared = False
+        if doc is None:
+            shared = True
+            doc = self._db.numbers.find_one_and_update(
+                {"company_id": company_id, "kind": "dynamic"},
+                {"$max": {"leased_until": until}, "$set": {"last_shown_at": now}},
+                sort=order,
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            return None
+        lease = Lease(
+            id=new_id("ls"),
+            company_id=company_id,
+            number=doc["number"],
+            session_id=session_id,
+            leased_from=now,
+            last_seen_at=now,
+            leased_until=until,
+            is_shared=shared,
+        )
+        self._db.leases.insert_one({"_id": lease.id, **lease.model_dump()})
+        self._db.numbers.update_one(
+            {"number": lease.number}, {"$set": {"current_lease_id": lease.id}}
+        )
+        return lease
+
+    def extend_lease(
+        self, company_id: str, lease_id: str, now: datetime, hold: timedelta
+    ) -> Lease | None:
+        now, until = to_ms(now), to_ms(now + hold)
+        doc = self._db.leases.find_one_and_update(
+            {"_id": lease_id, "company_id": company_id, "leased_until": {"$gte": now}},
+            {"$set": {"last_seen_at": now}, "$max": {"leased_until": until}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        lease = Lease.model_validate(_aware(doc))
+        self._db.numbers.update_one(
+            {"number": lease.number, "company_id": company_id},
+            {"$max": {"leased_until": lease.leased_until}, "$set": {"last_shown_at": now}},
+        )
+        return lease
+
+    def find_lease_at(self, company_id: str, number: str, at: datetime) -> Lease | None:
+        at = to_ms(at)
+        doc = self._db.leases.find_one(
+            {
+                "company_id": company_id,
+                "number": number,
+                "leased_from": {"$lte": at},
+                "leased_until": {"$gte": at},
+            },
+            sort=[("leased_from", DESCENDING)],
+        )
+        return Lease.model_validate(_aware(doc)) if doc else None
+
+    # sessions ------------------------------------------------------------
+    def save_session(self, session: Session) -> None:
+        self._db.sessions.replace_one(
+            {"_id": session.id}, {"_id": session.id, **session.model_dump()}, upsert=True
+        )
+
+    def get_session(self, company_id: str, session_id: str) -> Session | None:
+        doc = self._db.sessions.find_one({"_id": session_id, "company_id": company_id})
+        return Session.model_validate(_aware(doc)) if doc else None
+
+    def latest_session_of_visitor(self, company_id: str, visitor_id: str) -> Session | None:
+        doc = self._db.sessions.find_one(
+            {"company_id": company_id, "visitor_id": visitor_id},
+            sort=[("last_seen_at", DESCENDING)],
+        )
+        return Session.model_validate(_aware(doc)) if doc else None
+
+    # calls ---------------------------------------------------------------
+    def append_call_event(self, event: CallEvent) -> bool:
+        try:
+            self._db.call_events.insert_one(event.model_dump())
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def list_call_events(self, company_id: str, entry_id: str) -> list[CallEvent]:
+        docs = self._db.call_events.find({"company_id": company_id, "entry_id": entry_id}).sort(
+            [("call_id", ASCENDING), ("seq", ASCENDING), ("event_type", ASCENDING)]
+        )
+        return [CallEvent.model_validate(_aware(d)) for d in docs]
+
+    def save_call(self, call: Call) -> None:
+        self._db.calls.replace_one(
+            {"company_id": call.company_id, "entry_id": call.entry_id},
+            call.model_dump(),
+            upsert=True,
+        )
+
+    def get_call(self, company_id: str, entry_id: str) -> Call | None:
+        doc = self._db.calls.find_one({"company_id": company_id, "entry_id": entry_id})
+        return Call.model_validate(_aware(doc)) if doc else None
+
+    def has_earlier_call(
+        self, company_id: str, caller_number: str, before: datetime, exclude_entry_id: str
+    ) -> bool:
+        doc = self._db.calls.find_one(
+            {
+                "company_id": company_id,
+                "caller_number": caller_number,
+                "started_at": {"$lt": to_ms(before)},
+                "entry_id": {"$ne": exclude_entry_id},
+            }
+        )
+        return doc is not None
+
+    # batch extract -------------------------------------------------------
+    def _between(self, collection: str, field: str, company_id: str, start, end):
+        return (
+            self._db[collection]
+            .find({"company_id": company_id, field: {"$gte": to_ms(start), "$lt": to_ms(end)}})
+            .sort(field)
+        )
+
+    def sessions_between(self, company_id: str, start: datetime, end: datetime) -> list[Session]:
+        docs = self._between("sessions", "started_at", company_id, start, end)
+        return [Session.model_validate(_aware(d)) for d in docs]
+
+    def leases_between(self, company_id: str, start: datetime, end: datetime) -> list[Lease]:
+        docs = self._between("leases", "leased_from", company_id, start, end)
+        return [Lease.model_validate(_aware(d)) for d in docs]
+
+    def calls_between(self, company_id: str, start: datetime, end: datetime) -> list[Call]:
+        docs = self._between("calls", "started_at", company_id, start, end)
+        return [Call.model_validate(_aware(d)) for d in docs]

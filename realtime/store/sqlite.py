@@ -1,0 +1,356 @@
+"""SQLite event store: the embedded default.
+
+WAL mode with `synchronous=FULL`, so a committed write survives a crash or power
+loss before we reply 2xx. One connection guarded by a lock: SQLite serialises
+writers anyway, and a single connection keeps `BEGIN IMMEDIATE` simple.
+Each record is kept whole as JSON (`doc`) next to the few columns we query by.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from realtime.domain import (
+    Call,
+    CallEvent,
+    Company,
+    Lease,
+    Session,
+    Site,
+    TrackingNumber,
+    new_id,
+    to_ms,
+)
+from realtime.store.base import StoreError
+
+SCHEMA = """
+create table if not exists companies (
+    id text primary key, mango_api_key text unique, doc text not null);
+create table if not exists sites (
+    id text primary key, site_key text not null unique, company_id text not null,
+    doc text not null);
+create table if not exists numbers (
+    number text primary key,
+    company_id text not null,
+    kind text not null,
+    leased_until text not null default '',
+    current_lease_id text,
+    last_shown_at text not null default '',
+    doc text not null);
+create index if not exists numbers_free on numbers (company_id, kind, leased_until);
+create table if not exists leases (
+    id text primary key, company_id text not null, number text not null,
+    leased_from text not null, leased_until text not null, doc text not null);
+create index if not exists leases_by_number on leases (company_id, number, leased_from);
+create index if not exists leases_by_time on leases (company_id, leased_from);
+create table if not exists sessions (
+    id text primary key, company_id text not null, visitor_id text not null,
+    started_at text not null, last_seen_at text not null, doc text not null);
+create index if not exists sessions_by_visitor on sessions (company_id, visitor_id, last_seen_at);
+create index if not exists sessions_by_time on sessions (company_id, started_at);
+create table if not exists call_events (
+    company_id text not null, entry_id text not null, call_id text not null,
+    seq integer not null, event_type text not null, doc text not null,
+    primary key (company_id, entry_id, call_id, seq, event_type));
+create table if not exists calls (
+    company_id text not null, entry_id text not null, caller_number text,
+    started_at text not null, doc text not null,
+    primary key (company_id, entry_id));
+create index if not exists calls_by_caller on calls (company_id, caller_number, started_at);
+create index if not exists calls_by_time on calls (company_id, started_at);
+"""
+
+
+def _ts(value: datetime) -> str:
+    """Fixed-width UTC text, so that string order is time order."""
+    return to_ms(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class SQLiteEventStore:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._conn.execute("pragma journal_mode=wal")
+        self._conn.execute("pragma synchronous=full")
+        self._conn.execute("pragma busy_timeout=30000")
+        self._conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("begin immediate")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("rollback")
+                raise
+            self._conn.execute("commit")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # companies and sites -------------------------------------------------
+    def create_company(self, company: Company) -> None:
+        try:
+            with self._tx() as c:
+                c.execute(
+                    "insert into companies (id, mango_api_key, doc) values (?, ?, ?)",
+                    (company.id, company.mango_api_key, company.model_dump_json()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"company {company.id} or its Mango key already exists") from exc
+
+    def get_company(self, company_id: str) -> Company | None:
+        rows = self._query("select doc from companies where id = ?", (company_id,))
+        return Company.model_validate_json(rows[0][0]) if rows else None
+
+    def list_companies(self) -> list[Company]:
+        rows = self._query("select doc from companies order by id")
+        return [Company.model_validate_json(r[0]) for r in rows]
+
+    def find_company_by_mango_key(self, vpbx_api_key: str) -> Company | None:
+        rows = self._query("select doc from companies where mango_api_key = ?", (vpbx_api_key,))
+        return Company.model_validate_json(rows[0][0]) if rows else None
+
+    def create_site(self, site: Site) -> None:
+        try:
+            with self._tx() as c:
+                c.execute(
+                    "insert into sites (id, site_key, company_id, doc) values (?, ?, ?, ?)",
+                    (site.id, site.site_key, site.company_id, site.model_dump_json()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"site {site.id} or key {site.site_key} already exists") from exc
+
+    def get_site_by_key(self, site_key: str) -> Site | None:
+        rows = self._query("select doc from sites where site_key = ?", (site_key,))
+        return Site.model_validate_json(rows[0][0]) if rows else None
+
+    # numbers and leases --------------------------------------------------
+    def add_numbers(self, numbers: list[TrackingNumber]) -> int:
+        added = 0
+        with self._tx() as c:
+            for n in numbers:
+                cur = c.execute(
+                    "insert or ignore into numbers (number, company_id, kind, doc)"
+                    " values (?, ?, ?, ?)",
+                    (n.number, n.company_id, n.kind, n.model_dump_json()),
+                )
+                added += cur.rowcount
+        return added
+
+    def list_numbers(self, company_id: str) -> list[TrackingNumber]:
+        rows = self._query(
+            "select doc from numbers where company_id = ? order by number", (company_id,)
+        )
+        return [TrackingNumber.model_validate_json(r[0]) for r in rows]
+
+    def get_number(self, company_id: str, number: str) -> TrackingNumber | None:
+        rows = self._query(
+            "select doc from numbers where company_id = ? and number = ?", (company_id, number)
+        )
+        return TrackingNumber.model_validate_json(rows[0][0]) if rows else None
+
+    def acquire_lease(
+        self, company_id: str, session_id: str, now: datetime, hold: timedelta
+    ) -> Lease | None:
+        now_s = _ts(now)
+        with self._tx() as c:
+            row = c.execute(
+                "select number, 0 from numbers where company_id = ? and kind = 'dynamic'"
+                " and leased_until <= ? order by last_shown_at, number limit 1",
+                (company_id, now_s),
+            ).fetchone()
+            if row is None:
+                # Exhausted: share the least-recently-shown number rather than show none.
+                row = c.execute(
+                    "select number, 1 from numbers where company_id = ? and kind = 'dynamic'"
+                    " order by last_shown_at, number limit 1",
+                    (company_id,),
+                ).fetchone()
+            if row is None:
+                return None
+            number, shared = row
+            lease = Lease(
+                id=new_id("ls"),
+                company_id=company_id,
+                number=number,
+                session_id=session_id,
+                leased_from=to_ms(now),
+                last_seen_at=to_ms(now),
+                leased_until=to_ms(now + hold),
+                is_shared=bool(shared),
+            )
+            self._write_lease(c, lease)
+            return lease
+
+    def _write_lease(self, c: sqlite3.Connection, lease: Lease) -> None:
+        c.execute(
+            "insert or replace into leases (id, company_id, number, leased_from, leased_until, doc)"
+            " values (?, ?, ?, ?, ?, ?)",
+            (
+                lease.id,
+                lease.company_id,
+                lease.number,
+                _ts(lease.leased_from),
+                _ts(lease.leased_until),
+                lease.model_dump_json(),
+            ),
+        )
+        c.execute(
+            "update numbers set leased_until = max(leased_until, ?), current_lease_id = ?,"
+            " last_shown_at = ? where number = ? and company_id = ?",
+            (
+                _ts(lease.leased_until),
+                lease.id,
+                _ts(lease.last_seen_at),
+                lease.number,
+                lease.company_id,
+            ),
+        )
+
+    def extend_lease(
+        self, company_id: str, lease_id: str, now: datetime, hold: timedelta
+    ) -> Lease | None:
+        with self._tx() as c:
+            row = c.execute(
+                "select doc from leases where id = ? and company_id = ?", (lease_id, company_id)
+            ).fetchone()
+            if row is None:
+                return None
+            lease = Lease.model_validate_json(row[0])
+            if lease.leased_until < to_ms(now):
+                return None
+            lease.last_seen_at = to_ms(now)
+            lease.leased_until = max(lease.leased_until, to_ms(now + hold))
+            self._write_lease(c, lease)
+            return lease
+
+    def find_lease_at(self, company_id: str, number: str, at: datetime) -> Lease | None:
+        at_s = _ts(at)
+        rows = self._query(
+            "select doc from leases where company_id = ? and number = ? and leased_from <= ?"
+            " and leased_until >= ? order by leased_from desc limit 1",
+            (company_id, number, at_s, at_s),
+        )
+        return Lease.model_validate_json(rows[0][0]) if rows else None
+
+    # sessions ------------------------------------------------------------
+    def save_session(self, session: Session) -> None:
+        with self._tx() as c:
+            c.execute(
+                "insert or replace into sessions"
+                " (id, company_id, visitor_id, started_at, last_seen_at, doc)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (
+                    session.id,
+                    session.company_id,
+                    session.visitor_id,
+                    _ts(session.started_at),
+                    _ts(session.last_seen_at),
+                    session.model_dump_json(),
+                ),
+            )
+
+    def get_session(self, company_id: str, session_id: str) -> Session | None:
+        rows = self._query(
+            "select doc from sessions where id = ? and company_id = ?", (session_id, company_id)
+        )
+        return Session.model_validate_json(rows[0][0]) if rows else None
+
+    def latest_session_of_visitor(self, company_id: str, visitor_id: str) -> Session | None:
+        rows = self._query(
+            "select doc from sessions where company_id = ? and visitor_id = ?"
+            " order by last_seen_at desc limit 1",
+            (company_id, visitor_id),
+        )
+        return Session.model_validate_json(rows[0][0]) if rows else None
+
+    # calls ---------------------------------------------------------------
+    def append_call_event(self, event: CallEvent) -> bool:
+        with self._tx() as c:
+            cur = c.execute(
+                "insert or ignore into call_events"
+                " (company_id, entry_id, call_id, seq, event_type, doc) values (?, ?, ?, ?, ?, ?)",
+                (*event.dedupe_key, event.model_dump_json()),
+            )
+            return cur.rowcount == 1
+
+    def list_call_events(self, company_id: str, entry_id: str) -> list[CallEvent]:
+        rows = self._query(
+            "select doc from call_events where company_id = ? and entry_id = ?"
+            " order by call_id, seq, event_type",
+            (company_id, entry_id),
+        )
+        return [CallEvent.model_validate_json(r[0]) for r in rows]
+
+    def save_call(self, call: Call) -> None:
+        with self._tx() as c:
+            c.execute(
+                "insert or replace into calls"
+                " (company_id, entry_id, caller_number, started_at, doc)"
+                " values (?, ?, ?, ?, ?)",
+                (
+                    call.company_id,
+                    call.entry_id,
+                    call.caller_number,
+                    _ts(call.started_at),
+                    call.model_dump_json(),
+                ),
+            )
+
+    def get_call(self, company_id: str, entry_id: str) -> Call | None:
+        rows = self._query(
+            "select doc from calls where company_id = ? and entry_id = ?", (company_id, entry_id)
+        )
+        return Call.model_validate_json(rows[0][0]) if rows else None
+
+    def has_earlier_call(
+        self, company_id: str, caller_number: str, before: datetime, exclude_entry_id: str
+    ) -> bool:
+        rows = self._query(
+            "select 1 from calls where company_id = ? and caller_number = ? and started_at < ?"
+            " and entry_id != ? limit 1",
+            (company_id, caller_number, _ts(before), exclude_entry_id),
+        )
+        return bool(rows)
+
+    # batch extract -------------------------------------------------------
+    def _between(self, table: str, column: str, company_id: str, start, end) -> list[str]:
+        rows = self._query(
+            f"select doc from {table} where company_id = ? and {column} >= ? and {column} < ?"
+            f" order by {column}",
+            (company_id, _ts(start), _ts(end)),
+        )
+        return [r[0] for r in rows]
+
+    def sessions_between(self, company_id: str, start: datetime, end: datetime) -> list[Session]:
+        docs = self._between("sessions", "started_at", company_id, start, end)
+        return [Session.model_validate_json(d) for d in docs]
+
+    def leases_between(self, company_id: str, start: datetime, end: datetime) -> list[Lease]:
+        docs = self._between("leases", "leased_from", company_id, start, end)
+        return [Lease.model_validate_json(d) for d in docs]
+
+    def calls_between(self, company_id: str, start: datetime, end: datetime) -> list[Call]:
+        docs = self._between("calls", "started_at", company_id, start, end)
+        return [Call.model_validate_json(d) for d in docs]

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import APIRouter, Depends, Request
+
+from realtime.clock import SystemClock
+from realtime.dependencies import get_clock, get_settings_dep, get_store
+from realtime.settings import Settings
+from realtime.store import EventStore
+from realtime.visits import service
+from realtime.visits.schemas import VisitIn, VisitOut
+
+router = APIRouter(prefix="/v1/visits", tags=["visits"])
+
+
+def client_ip(request: Request, settings: Settings) -> str | None:
+    """The visitor's IP: the peer, or X-Forwarded-For only when the peer is a trusted proxy.
+
+    We walk X-Forwarded-For from the right and stop at the first address that is not
+    one of our proxies: anything further left was written by the client and can lie.
+    """
+    peer = request.client.host if request.client else None
+    if peer is None or not settings.trusted_proxies:
+        return peer
+    networks = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+
+    def trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not trusted(peer):
+        return peer
+    forwarded = [
+        a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()
+    ]
+    for addr in reversed(forwarded):
+        if not trusted(addr):
+            return addr
+    return peer
+
+
+@router.post("", response_model=VisitOut, summary="Record a page view and lease a tracking number")
+def post_visit(
+    visit: VisitIn,
+    request: Request,
+    store: EventStore = Depends(get_store),
+    settings: Settings = Depends(get_settings_dep),
+    clock: SystemClock = Depends(get_clock),
+) -> VisitOut:
+    return service.record_visit(store, settings, visit, client_ip(request, settings), clock.now())
