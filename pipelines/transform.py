@@ -6,6 +6,7 @@ so a failure arrives as a typed exception that names the failing models and test
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt.adapters.factory import cleanup_connections
 from dbt.cli.main import dbtRunner
 
 # The project sits in the repository next to this package, not in the installed
@@ -37,6 +39,8 @@ class NodeResult:
 
 @dataclass(frozen=True)
 class DbtBuildResult:
+    """A successful `dbt build`: every node that ran, in dbt's order."""
+
     target: str
     nodes: tuple[NodeResult, ...]
 
@@ -50,7 +54,10 @@ class DbtBuildError(RuntimeError):
 
     def __init__(self, failures: tuple[NodeResult, ...], detail: str | None = None) -> None:
         self.failures = failures
-        lines = [f"dbt build failed ({len(failures)} failing node(s))"]
+        if failures:
+            lines = [f"dbt build failed: {len(failures)} node(s) failed"]
+        else:
+            lines = ["dbt build failed"]
         lines += [f"  {node.unique_id}: {node.message or node.status}" for node in failures]
         if detail:
             lines.append(f"  {detail}")
@@ -82,7 +89,10 @@ def dbt_build(
         args += ["--vars", json.dumps(vars)]
 
     with _env(WAREHOUSE_PATH_ENV, str(Path(warehouse_path).resolve())):
-        outcome = dbtRunner().invoke(args)
+        try:
+            outcome = dbtRunner().invoke(args)
+        finally:
+            _release_connections()
 
     if outcome.result is None:
         # dbt stopped before running any node (bad profile, parse or compile error).
@@ -100,6 +110,22 @@ def dbt_build(
     if built.failures or not outcome.success:
         raise DbtBuildError(built.failures, detail=_exception_text(outcome.exception))
     return built
+
+
+def _release_connections() -> None:
+    """Close what dbt leaves open in this process after a run.
+
+    dbt-duckdb keeps one DuckDB database per process open after `invoke` returns;
+    the next step (publish, a test) opening the same file would then fail with
+    "Can't open a connection to same database file with a different configuration".
+    """
+    cleanup_connections()
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing of it to close
+        return
+    DuckDBConnectionManager.close_all_connections()  # drops the shared environment...
+    gc.collect()  # ...whose finaliser closes the database; don't wait for the collector
 
 
 def _exception_text(exception: BaseException | None) -> str | None:

@@ -1,33 +1,47 @@
-"""The realtime service: `create_app()` wires settings, store, clock and the domain routers."""
+"""The realtime service: `create_app()` wires settings, stores, clock and the domain routers."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from realtime.clock import SystemClock
 from realtime.errors import install_error_handlers
 from realtime.mango.router import router as mango_router
+from realtime.pool import PoolStore, open_pool_store
+from realtime.pool.geo import open_resolver
+from realtime.pool.service import PoolService
 from realtime.settings import Settings, get_settings
 from realtime.store import EventStore, open_event_store
 from realtime.visits.router import router as visits_router
+from realtime.widget.router import router as widget_router
 
 
 def create_app(
     settings: Settings | None = None,
     store: EventStore | None = None,
     clock: object | None = None,
+    pool: PoolStore | None = None,
 ) -> FastAPI:
+    """Build the app. Stores passed in stay the caller's to close; stores opened here
+    from settings are closed on shutdown."""
     settings = settings or get_settings()
-    owns_store = store is None
+    owned = []
+    if store is None:
+        store = open_event_store(settings)
+        owned.append(store)
+    if pool is None:
+        pool = open_pool_store(settings)
+        owned.append(pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        if owns_store:
-            app.state.store.close()
+        for resource in owned:
+            resource.close()
 
     app = FastAPI(
         title="callpath realtime",
@@ -36,8 +50,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store if store is not None else open_event_store(settings)
+    app.state.store = store
+    app.state.pool = pool
     app.state.clock = clock or SystemClock()
+    geo = open_resolver(str(settings.geoip_path)) if settings.geoip_path else None
+    app.state.pool_service = PoolService(
+        pool, store, geo, new_sessions_per_ip_per_minute=settings.new_sessions_per_ip_per_minute
+    )
 
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next):
@@ -53,9 +72,19 @@ def create_app(
             )
         return await call_next(request)
 
+    # The widget calls us from clients' own sites. No cookies cross origins (the visitor
+    # id is the client's first-party cookie), so any origin may call without credentials.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization", "X-Api-Key"],
+        max_age=86400,
+    )
     install_error_handlers(app)
     app.include_router(visits_router)
     app.include_router(mango_router)
+    app.include_router(widget_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict:

@@ -20,7 +20,9 @@ from fastapi.testclient import TestClient
 
 from realtime.app import create_app
 from realtime.clock import ManualClock
-from realtime.domain import Company, Site, TrackingNumber
+from realtime.domain import Company, Site
+from realtime.pool import open_pool_store
+from realtime.pool.models import InventoryNumber
 from realtime.mango.signing import sign
 from realtime.settings import Settings
 from realtime.store import open_event_store
@@ -71,21 +73,19 @@ class DemoResult:
     warehouse_path: Path
 
 
-def inventory() -> list[TrackingNumber]:
-    numbers = []
-    for region, code, count in REGIONS:
-        for i in range(count):
-            numbers.append(
-                TrackingNumber(
-                    number=f"+7{code}{5550100 + i:07d}", company_id=COMPANY_ID, region=region
-                )
-            )
+def inventory() -> list[InventoryNumber]:
+    numbers = [
+        InventoryNumber(number=f"+7{code}{5550100 + i:07d}", region=region, city_code=code)
+        for region, code, count in REGIONS
+        for i in range(count)
+    ]
     numbers.append(
-        TrackingNumber(
+        InventoryNumber(
             number=STATIC_NUMBER[0],
-            company_id=COMPANY_ID,
             region="RU-MOW",
+            city_code="495",
             kind="static",
+            company_id=COMPANY_ID,
             channel=STATIC_NUMBER[1],
         )
     )
@@ -113,9 +113,13 @@ def seed(settings: Settings) -> None:
                 default_region="RU-MOW",
             )
         )
-        store.add_numbers(inventory())
     finally:
         store.close()
+    pool = open_pool_store(settings)
+    try:
+        pool.import_numbers(inventory())
+    finally:
+        pool.close()
 
 
 def landing(kind: str, rng: random.Random) -> tuple[str, str | None, Campaign | None]:
@@ -375,7 +379,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def reset(settings: Settings) -> None:
     """The demo owns its var dir: start from nothing so every run gives the same week."""
-    for path in (settings.sqlite_path(), settings.warehouse_path):
+    pool_path = Path(settings.pool_store_url.removeprefix("sqlite:///"))
+    for path in (settings.sqlite_path(), pool_path, settings.warehouse_path):
         for suffix in ("", "-wal", "-shm", ".wal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(settings.fixtures_dir, ignore_errors=True)

@@ -40,21 +40,22 @@ class Company(BaseModel):
     target_talk_seconds: int = 30
 
 
+ExhaustionPolicy = Literal["shared", "fallback"]
+
+
 class Site(BaseModel):
     id: str
     company_id: str
     site_key: str
     domain: str
+    # Every visitor gets numbers of this region, whatever their IP says.
     home_region: str | None = None
-    default_region: str | None = None
-
-
-class TrackingNumber(BaseModel):
-    number: str  # E.164
-    company_id: str
-    region: str | None = None
-    kind: NumberKind = "dynamic"
-    channel: str | None = None  # static numbers only, e.g. "offline/billboard-msk"
+    # Where a visitor goes when their own region has no numbers (or is unknown).
+    default_region: str = "RU-MOW"
+    hold_minutes: int = 20
+    exhaustion_policy: ExhaustionPolicy = "shared"
+    # Shown to bots, rate-capped IPs and, under the `fallback` policy, when the pool is dry.
+    fallback_number: str | None = None
 
 
 class Lease(BaseModel):

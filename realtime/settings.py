@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -19,8 +21,25 @@ class Settings(BaseSettings):
     )
     mongodb_database: str = Field("callpath", description="Database name for a mongodb:// store.")
     pool_store_url: str = Field(
-        "",
-        description="Live pool state: empty means the event store; `redis://…` in production.",
+        "sqlite:///var/pool.sqlite3",
+        description="Live pool state: `sqlite:///PATH` (embedded) or `redis://…` (production).",
+    )
+    geoip_path: Path | None = Field(
+        None, description="MaxMind .mmdb (GeoLite2-City) for visitor regions; unset = site default."
+    )
+    pool_binding_days: int = Field(
+        14, description="A number stays bound this long after its last call or show."
+    )
+    pool_quarantine_min_days: int = Field(90, description="Quarantine when inventory is scarce.")
+    pool_quarantine_max_days: int = Field(180, description="Quarantine when inventory is ample.")
+    pool_quarantine_ample_free_ratio: float = Field(
+        0.25, description="Free share of a region's inventory at which quarantine is longest."
+    )
+    new_sessions_per_ip_per_minute: int = Field(
+        30, description="Above this, an IP gets the site's fallback number (bot defence)."
+    )
+    advisor_target_blocking: float = Field(
+        0.01, description="Sizing advisor: acceptable chance a visitor finds no free number."
     )
     warehouse: str = Field("duckdb", description="`duckdb` (default) or `postgres`.")
     warehouse_path: Path = Field(Path("var/warehouse.duckdb"), description="DuckDB warehouse file.")
@@ -28,9 +47,9 @@ class Settings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/test",
         description="PostgreSQL warehouse DSN, used when warehouse=postgres.",
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Peers (IP or CIDR) whose X-Forwarded-For is believed. JSON list.",
+        description="Peers (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed.",
     )
     session_timeout_minutes: int = Field(30, description="Inactivity that starts a new session.")
     lease_hold_minutes: int = Field(20, description="How long a number stays with a quiet session.")
@@ -44,8 +63,32 @@ class Settings(BaseSettings):
     deals_lookback_days: int = Field(7, description="Days of CRM changes re-pulled each run.")
     default_timezone: str = Field("Europe/Moscow", description="Time zone of new companies.")
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+        else:
+            items = value
+        for item in items or []:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"CALLPATH_TRUSTED_PROXIES: {item!r} is not an IP or CIDR") from exc
+        return items
+
     def sqlite_path(self) -> Path:
         return Path(self.event_store_url.removeprefix("sqlite:///"))
+
+    def pool_policy(self):
+        from realtime.pool.models import PoolPolicy
+
+        return PoolPolicy(
+            binding_days=self.pool_binding_days,
+            quarantine_min_days=self.pool_quarantine_min_days,
+            quarantine_max_days=self.pool_quarantine_max_days,
+            quarantine_ample_free_ratio=self.pool_quarantine_ample_free_ratio,
+        )
 
 
 @lru_cache

@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 
 from realtime.app import create_app
 from realtime.clock import ManualClock
-from realtime.domain import Company, Site, TrackingNumber
+from realtime.domain import Company, Site
+from realtime.pool.models import InventoryNumber
+from realtime.pool.sqlite import SQLitePoolStore
 from realtime.mango.signing import sign
 from realtime.settings import Settings
 from realtime.store.sqlite import SQLiteEventStore
@@ -28,6 +30,7 @@ def settings(tmp_path: Path) -> Settings:
         _env_file=None,
         var_dir=tmp_path,
         event_store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}",
+        pool_store_url=f"sqlite:///{tmp_path / 'pool.sqlite3'}",
         warehouse_path=tmp_path / "warehouse.duckdb",
         fixtures_dir=tmp_path / "fixtures",
     )
@@ -80,13 +83,40 @@ ACME = Company(id="acme", name="Acme", mango_api_key="acme-key", mango_api_salt=
 GLOBEX = Company(
     id="globex", name="Globex", mango_api_key="globex-key", mango_api_salt="globex-salt"
 )
+MOW_NUMBERS = [f"+7495555{i:04d}" for i in range(3)]
+SPE_NUMBERS = [f"+7812555{i:04d}" for i in range(3)]
 
 
-def seed_tenants(store) -> None:
-    """Two companies with a site and numbers each: every test can check tenant isolation."""
-    for company, site_key, prefix in (
-        (ACME, "acme-site", "+7495555"),
-        (GLOBEX, "globex-site", "+7812555"),
+def inventory() -> list[InventoryNumber]:
+    """Three Moscow and three St Petersburg numbers, plus one static number per tenant."""
+    return (
+        [InventoryNumber(number=n, region="RU-MOW", city_code="495") for n in MOW_NUMBERS]
+        + [InventoryNumber(number=n, region="RU-SPE", city_code="812") for n in SPE_NUMBERS]
+        + [
+            InventoryNumber(
+                number="+74955559999",
+                region="RU-MOW",
+                kind="static",
+                company_id="acme",
+                channel="offline/billboard",
+            ),
+            InventoryNumber(
+                number="+78125559999",
+                region="RU-SPE",
+                kind="static",
+                company_id="globex",
+                channel="offline/radio",
+            ),
+        ]
+    )
+
+
+def seed_tenants(store, pool=None) -> None:
+    """Two companies with a site each (and the inventory, when a pool is given), so every
+    test can check tenant isolation."""
+    for company, site_key, region in (
+        (ACME, "acme-site", "RU-MOW"),
+        (GLOBEX, "globex-site", "RU-SPE"),
     ):
         store.create_company(company)
         store.create_site(
@@ -95,19 +125,12 @@ def seed_tenants(store) -> None:
                 company_id=company.id,
                 site_key=site_key,
                 domain=f"{company.id}.example",
+                default_region=region,
+                fallback_number="+74950000000" if company is ACME else None,
             )
         )
-        store.add_numbers(
-            [TrackingNumber(number=f"{prefix}{i:04d}", company_id=company.id) for i in range(3)]
-            + [
-                TrackingNumber(
-                    number=f"{prefix}9999",
-                    company_id=company.id,
-                    kind="static",
-                    channel="offline/billboard",
-                )
-            ]
-        )
+    if pool is not None:
+        pool.import_numbers(inventory())
 
 
 @pytest.fixture
@@ -116,10 +139,18 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def api(settings, clock) -> Iterator[tuple[TestClient, SQLiteEventStore]]:
+def pool_store(tmp_path: Path) -> Iterator[SQLitePoolStore]:
+    pool = SQLitePoolStore(tmp_path / "pool.sqlite3")
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def api(settings, clock, pool_store) -> Iterator[tuple[TestClient, SQLiteEventStore]]:
     store = SQLiteEventStore(settings.sqlite_path())
-    seed_tenants(store)
-    with TestClient(create_app(settings, store=store, clock=clock)) as client:
+    seed_tenants(store, pool_store)
+    app = create_app(settings, store=store, clock=clock, pool=pool_store)
+    with TestClient(app) as client:
         yield client, store
     store.close()
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from realtime.domain import Call, CallEvent, Company
 from realtime.mango.schemas import CallStateEvent, SummaryEvent
 from realtime.phones import to_e164
+from realtime.pool.base import PoolStore
 from realtime.store import EventStore
 
 DIRECTIONS = {0: "internal", 1: "inbound", 2: "outbound"}
@@ -103,23 +104,36 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
     )
 
 
-def attribute(store: EventStore, call: Call) -> Call:
-    """Link the call to the session whose lease covered the tracking number at call start."""
+def attribute(store: EventStore, pool: PoolStore, call: Call) -> Call:
+    """Link the call to the session whose lease covered the tracking number at call start.
+
+    Otherwise say why not: a static number (its channel), a stray call to a number this
+    company gave up and that now rests in quarantine, a bound number nobody held, or a
+    number we do not know for this company. The call is kept in every case.
+    """
+    call.session_id = None
     if call.tracking_number is None:
         call.attribution_reason = "no_tracking_number"
-        return call
-    number = store.get_number(call.company_id, call.tracking_number)
-    if number is None:
-        call.attribution_reason = "unknown_number"
-    elif number.kind == "static":
-        call.attribution_reason = f"static:{number.channel or 'offline'}"
     else:
+        state = pool.state(call.tracking_number)
         lease = store.find_lease_at(call.company_id, call.tracking_number, call.started_at)
-        if lease is None:
-            call.attribution_reason = "no_lease"
-        else:
+        if state is not None and state.kind == "static" and state.company_id == call.company_id:
+            call.attribution_reason = f"static:{state.channel or 'offline'}"
+        elif lease is not None:
             call.session_id = lease.session_id
             call.attribution_reason = "shared_lease" if lease.is_shared else "lease"
+        elif state is not None and state.company_id == call.company_id:
+            call.attribution_reason = "no_lease"
+        elif (
+            state is not None
+            and state.former_company_id == call.company_id
+            and state.is_quarantined(call.started_at)
+        ):
+            call.attribution_reason = "stray"
+        else:
+            call.attribution_reason = "unknown_number"
+        # A call keeps the number bound to the company (14 days after the last call).
+        pool.record_call(call.company_id, call.tracking_number, call.started_at)
     if call.caller_number:
         call.is_first_call = not store.has_earlier_call(
             call.company_id, call.caller_number, call.started_at, call.entry_id
@@ -127,8 +141,8 @@ def attribute(store: EventStore, call: Call) -> Call:
     return call
 
 
-def rebuild_call(store: EventStore, company: Company, entry_id: str) -> Call:
+def rebuild_call(store: EventStore, pool: PoolStore, company: Company, entry_id: str) -> Call:
     events = store.list_call_events(company.id, entry_id)
-    call = attribute(store, merge_events(company, entry_id, events))
+    call = attribute(store, pool, merge_events(company, entry_id, events))
     store.save_call(call)
     return call

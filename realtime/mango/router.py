@@ -36,7 +36,9 @@ def _handle(event_type: str):
     ) -> dict:
         form = await read_form(request)
         company = service.authenticate(store, form)
-        is_new = service.ingest(store, company, event_type, form["json"], clock.now())
+        is_new = service.ingest(
+            store, request.app.state.pool, company, event_type, form["json"], clock.now()
+        )
         return {"result": "ok", "duplicate": not is_new}
 
     return endpoint

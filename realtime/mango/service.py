@@ -12,6 +12,7 @@ from realtime.domain import CallEvent, Company
 from realtime.errors import BadInput, Unauthorized
 from realtime.mango import signing
 from realtime.mango.schemas import CallStateEvent, SummaryEvent
+from realtime.pool.base import PoolStore
 from realtime.store import EventStore
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {"call": CallStateEvent, "summary": SummaryEvent}
@@ -49,7 +50,12 @@ def parse_payload(event_type: str, json_text: str) -> tuple[dict, BaseModel]:
 
 
 def ingest(
-    store: EventStore, company: Company, event_type: str, json_text: str, now: datetime
+    store: EventStore,
+    pool: PoolStore,
+    company: Company,
+    event_type: str,
+    json_text: str,
+    now: datetime,
 ) -> bool:
     """Store one event and refresh its call. Returns False for a duplicate event."""
     payload, model = parse_payload(event_type, json_text)
@@ -65,5 +71,5 @@ def ingest(
     is_new = store.append_call_event(event)
     # Rebuild even for a duplicate: a crash between storing the event and saving the
     # call would otherwise leave the call stale until the next event.
-    rebuild_call(store, company, event.entry_id)
+    rebuild_call(store, pool, company, event.entry_id)
     return is_new

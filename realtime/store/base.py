@@ -1,12 +1,15 @@
-"""The event store interface. SQLite (embedded) and MongoDB implement it and share
-one contract test suite (`tests/integration/test_event_store_contract.py`)."""
+"""The event store interface: what happened (sessions, lease history, calls).
+
+Which number is free right now is pool state, kept apart in `realtime.pool`.
+SQLite (embedded) and MongoDB implement this and share one contract test suite
+(`tests/integration/test_event_store_contract.py`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from realtime.domain import Call, CallEvent, Company, Lease, Session, Site, TrackingNumber
+from realtime.domain import Call, CallEvent, Company, Lease, Session, Site
 
 
 class StoreError(Exception):
@@ -22,23 +25,9 @@ class EventStore(Protocol):
     def create_site(self, site: Site) -> None: ...
     def get_site_by_key(self, site_key: str) -> Site | None: ...
 
-    # numbers and leases
-    def add_numbers(self, numbers: list[TrackingNumber]) -> int: ...
-    def list_numbers(self, company_id: str) -> list[TrackingNumber]: ...
-    def get_number(self, company_id: str, number: str) -> TrackingNumber | None: ...
-    def acquire_lease(
-        self, company_id: str, session_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        """Atomically lease a free dynamic number; when none is free, share the
-        least-recently-shown one (flagged `is_shared`). None if the company has none."""
-        ...
-
-    def extend_lease(
-        self, company_id: str, lease_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        """Push a live lease forward; None if it has already expired."""
-        ...
-
+    # lease history: which session held which number, from when to when
+    def save_lease(self, lease: Lease) -> None: ...
+    def get_lease(self, company_id: str, lease_id: str) -> Lease | None: ...
     def find_lease_at(self, company_id: str, number: str, at: datetime) -> Lease | None:
         """The lease of `number` covering instant `at` (the latest one if shared)."""
         ...

@@ -7,10 +7,10 @@ The dedupe of raw events relies on a unique index, not on a read-then-write.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
@@ -21,21 +21,13 @@ from realtime.domain import (
     Lease,
     Session,
     Site,
-    TrackingNumber,
-    new_id,
     to_ms,
 )
 from realtime.store.base import StoreError
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 INDEXES: dict[str, list[IndexModel]] = {
     "companies": [IndexModel([("mango_api_key", ASCENDING)], unique=True, sparse=True)],
     "sites": [IndexModel([("site_key", ASCENDING)], unique=True)],
-    "numbers": [
-        IndexModel([("number", ASCENDING)], unique=True),
-        IndexModel([("company_id", ASCENDING), ("kind", ASCENDING), ("leased_until", ASCENDING)]),
-    ],
     "leases": [
         IndexModel([("company_id", ASCENDING), ("number", ASCENDING), ("leased_from", DESCENDING)]),
         IndexModel([("company_id", ASCENDING), ("leased_from", ASCENDING)]),
@@ -128,83 +120,15 @@ class MongoEventStore:
         doc = self._db.sites.find_one({"site_key": site_key})
         return Site.model_validate(_aware(doc)) if doc else None
 
-    # numbers and leases --------------------------------------------------
-    def add_numbers(self, numbers: list[TrackingNumber]) -> int:
-        added = 0
-        for n in numbers:
-            try:
-                self._db.numbers.insert_one(
-                    {**n.model_dump(), "leased_until": EPOCH, "last_shown_at": EPOCH}
-                )
-                added += 1
-            except DuplicateKeyError:
-                continue
-        return added
+    # lease history -------------------------------------------------------
+    def save_lease(self, lease: Lease) -> None:
+        self._db.leases.replace_one(
+            {"_id": lease.id}, {"_id": lease.id, **lease.model_dump()}, upsert=True
+        )
 
-    def list_numbers(self, company_id: str) -> list[TrackingNumber]:
-        docs = self._db.numbers.find({"company_id": company_id}).sort("number")
-        return [TrackingNumber.model_validate(_aware(d)) for d in docs]
-
-    def get_number(self, company_id: str, number: str) -> TrackingNumber | None:
-        doc = self._db.numbers.find_one({"company_id": company_id, "number": number})
-        return TrackingNumber.model_validate(_aware(doc)) if doc else None
-
-    def acquire_lease(
-        self, company_id: str, session_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        now, until = to_ms(now), to_ms(now + hold)
-        order = [("last_shown_at", ASCENDING), ("number", ASCENDING)]
-        # find_one_and_update is atomic per document: two callers can't both win one number.
-        doc = self._db.numbers.find_one_and_update(
-            {"company_id": company_id, "kind": "dynamic", "leased_until": {"$lte": now}},
-            {"$set": {"leased_until": until, "last_shown_at": now}},
-            sort=order,
-            return_document=ReturnDocument.AFTER,
-        )
-        shared = False
-        if doc is None:
-            shared = True
-            doc = self._db.numbers.find_one_and_update(
-                {"company_id": company_id, "kind": "dynamic"},
-                {"$max": {"leased_until": until}, "$set": {"last_shown_at": now}},
-                sort=order,
-                return_document=ReturnDocument.AFTER,
-            )
-        if doc is None:
-            return None
-        lease = Lease(
-            id=new_id("ls"),
-            company_id=company_id,
-            number=doc["number"],
-            session_id=session_id,
-            leased_from=now,
-            last_seen_at=now,
-            leased_until=until,
-            is_shared=shared,
-        )
-        self._db.leases.insert_one({"_id": lease.id, **lease.model_dump()})
-        self._db.numbers.update_one(
-            {"number": lease.number}, {"$set": {"current_lease_id": lease.id}}
-        )
-        return lease
-
-    def extend_lease(
-        self, company_id: str, lease_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        now, until = to_ms(now), to_ms(now + hold)
-        doc = self._db.leases.find_one_and_update(
-            {"_id": lease_id, "company_id": company_id, "leased_until": {"$gte": now}},
-            {"$set": {"last_seen_at": now}, "$max": {"leased_until": until}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        lease = Lease.model_validate(_aware(doc))
-        self._db.numbers.update_one(
-            {"number": lease.number, "company_id": company_id},
-            {"$max": {"leased_until": lease.leased_until}, "$set": {"last_shown_at": now}},
-        )
-        return lease
+    def get_lease(self, company_id: str, lease_id: str) -> Lease | None:
+        doc = self._db.leases.find_one({"_id": lease_id, "company_id": company_id})
+        return Lease.model_validate(_aware(doc)) if doc else None
 
     def find_lease_at(self, company_id: str, number: str, at: datetime) -> Lease | None:
         at = to_ms(at)

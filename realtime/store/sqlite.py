@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from realtime.domain import (
@@ -22,8 +22,6 @@ from realtime.domain import (
     Lease,
     Session,
     Site,
-    TrackingNumber,
-    new_id,
     to_ms,
 )
 from realtime.store.base import StoreError
@@ -34,15 +32,6 @@ create table if not exists companies (
 create table if not exists sites (
     id text primary key, site_key text not null unique, company_id text not null,
     doc text not null);
-create table if not exists numbers (
-    number text primary key,
-    company_id text not null,
-    kind text not null,
-    leased_until text not null default '',
-    current_lease_id text,
-    last_shown_at text not null default '',
-    doc text not null);
-create index if not exists numbers_free on numbers (company_id, kind, leased_until);
 create table if not exists leases (
     id text primary key, company_id text not null, number text not null,
     leased_from text not null, leased_until text not null, doc text not null);
@@ -66,17 +55,19 @@ create index if not exists calls_by_time on calls (company_id, started_at);
 """
 
 
-def _ts(value: datetime) -> str:
+def to_text(value: datetime) -> str:
     """Fixed-width UTC text, so that string order is time order."""
     return to_ms(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+def from_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
 
 
-class SQLiteEventStore:
-    def __init__(self, path: Path | str) -> None:
+class SQLiteDatabase:
+    """One WAL-mode connection, `synchronous=full`, serialised by a lock."""
+
+    def __init__(self, path: Path | str, schema: str) -> None:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +78,7 @@ class SQLiteEventStore:
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=full")
         self._conn.execute("pragma busy_timeout=30000")
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(schema)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -107,6 +98,13 @@ class SQLiteEventStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class SQLiteEventStore(SQLiteDatabase):
+    """Companies, sites, sessions, the lease history, call events and calls."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, SCHEMA)
 
     # companies and sites -------------------------------------------------
     def create_company(self, company: Company) -> None:
@@ -145,108 +143,31 @@ class SQLiteEventStore:
         rows = self._query("select doc from sites where site_key = ?", (site_key,))
         return Site.model_validate_json(rows[0][0]) if rows else None
 
-    # numbers and leases --------------------------------------------------
-    def add_numbers(self, numbers: list[TrackingNumber]) -> int:
-        added = 0
+    # lease history -------------------------------------------------------
+    def save_lease(self, lease: Lease) -> None:
         with self._tx() as c:
-            for n in numbers:
-                cur = c.execute(
-                    "insert or ignore into numbers (number, company_id, kind, doc)"
-                    " values (?, ?, ?, ?)",
-                    (n.number, n.company_id, n.kind, n.model_dump_json()),
-                )
-                added += cur.rowcount
-        return added
-
-    def list_numbers(self, company_id: str) -> list[TrackingNumber]:
-        rows = self._query(
-            "select doc from numbers where company_id = ? order by number", (company_id,)
-        )
-        return [TrackingNumber.model_validate_json(r[0]) for r in rows]
-
-    def get_number(self, company_id: str, number: str) -> TrackingNumber | None:
-        rows = self._query(
-            "select doc from numbers where company_id = ? and number = ?", (company_id, number)
-        )
-        return TrackingNumber.model_validate_json(rows[0][0]) if rows else None
-
-    def acquire_lease(
-        self, company_id: str, session_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        now_s = _ts(now)
-        with self._tx() as c:
-            row = c.execute(
-                "select number, 0 from numbers where company_id = ? and kind = 'dynamic'"
-                " and leased_until <= ? order by last_shown_at, number limit 1",
-                (company_id, now_s),
-            ).fetchone()
-            if row is None:
-                # Exhausted: share the least-recently-shown number rather than show none.
-                row = c.execute(
-                    "select number, 1 from numbers where company_id = ? and kind = 'dynamic'"
-                    " order by last_shown_at, number limit 1",
-                    (company_id,),
-                ).fetchone()
-            if row is None:
-                return None
-            number, shared = row
-            lease = Lease(
-                id=new_id("ls"),
-                company_id=company_id,
-                number=number,
-                session_id=session_id,
-                leased_from=to_ms(now),
-                last_seen_at=to_ms(now),
-                leased_until=to_ms(now + hold),
-                is_shared=bool(shared),
+            c.execute(
+                "insert or replace into leases"
+                " (id, company_id, number, leased_from, leased_until, doc)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (
+                    lease.id,
+                    lease.company_id,
+                    lease.number,
+                    to_text(lease.leased_from),
+                    to_text(lease.leased_until),
+                    lease.model_dump_json(),
+                ),
             )
-            self._write_lease(c, lease)
-            return lease
 
-    def _write_lease(self, c: sqlite3.Connection, lease: Lease) -> None:
-        c.execute(
-            "insert or replace into leases (id, company_id, number, leased_from, leased_until, doc)"
-            " values (?, ?, ?, ?, ?, ?)",
-            (
-                lease.id,
-                lease.company_id,
-                lease.number,
-                _ts(lease.leased_from),
-                _ts(lease.leased_until),
-                lease.model_dump_json(),
-            ),
+    def get_lease(self, company_id: str, lease_id: str) -> Lease | None:
+        rows = self._query(
+            "select doc from leases where id = ? and company_id = ?", (lease_id, company_id)
         )
-        c.execute(
-            "update numbers set leased_until = max(leased_until, ?), current_lease_id = ?,"
-            " last_shown_at = ? where number = ? and company_id = ?",
-            (
-                _ts(lease.leased_until),
-                lease.id,
-                _ts(lease.last_seen_at),
-                lease.number,
-                lease.company_id,
-            ),
-        )
-
-    def extend_lease(
-        self, company_id: str, lease_id: str, now: datetime, hold: timedelta
-    ) -> Lease | None:
-        with self._tx() as c:
-            row = c.execute(
-                "select doc from leases where id = ? and company_id = ?", (lease_id, company_id)
-            ).fetchone()
-            if row is None:
-                return None
-            lease = Lease.model_validate_json(row[0])
-            if lease.leased_until < to_ms(now):
-                return None
-            lease.last_seen_at = to_ms(now)
-            lease.leased_until = max(lease.leased_until, to_ms(now + hold))
-            self._write_lease(c, lease)
-            return lease
+        return Lease.model_validate_json(rows[0][0]) if rows else None
 
     def find_lease_at(self, company_id: str, number: str, at: datetime) -> Lease | None:
-        at_s = _ts(at)
+        at_s = to_text(at)
         rows = self._query(
             "select doc from leases where company_id = ? and number = ? and leased_from <= ?"
             " and leased_until >= ? order by leased_from desc limit 1",
@@ -265,8 +186,8 @@ class SQLiteEventStore:
                     session.id,
                     session.company_id,
                     session.visitor_id,
-                    _ts(session.started_at),
-                    _ts(session.last_seen_at),
+                    to_text(session.started_at),
+                    to_text(session.last_seen_at),
                     session.model_dump_json(),
                 ),
             )
@@ -313,7 +234,7 @@ class SQLiteEventStore:
                     call.company_id,
                     call.entry_id,
                     call.caller_number,
-                    _ts(call.started_at),
+                    to_text(call.started_at),
                     call.model_dump_json(),
                 ),
             )
@@ -330,7 +251,7 @@ class SQLiteEventStore:
         rows = self._query(
             "select 1 from calls where company_id = ? and caller_number = ? and started_at < ?"
             " and entry_id != ? limit 1",
-            (company_id, caller_number, _ts(before), exclude_entry_id),
+            (company_id, caller_number, to_text(before), exclude_entry_id),
         )
         return bool(rows)
 
@@ -339,7 +260,7 @@ class SQLiteEventStore:
         rows = self._query(
             f"select doc from {table} where company_id = ? and {column} >= ? and {column} < ?"
             f" order by {column}",
-            (company_id, _ts(start), _ts(end)),
+            (company_id, to_text(start), to_text(end)),
         )
         return [r[0] for r in rows]
 

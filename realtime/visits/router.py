@@ -5,11 +5,12 @@ import ipaddress
 from fastapi import APIRouter, Depends, Request
 
 from realtime.clock import SystemClock
-from realtime.dependencies import get_clock, get_settings_dep, get_store
+from realtime.dependencies import get_clock, get_pool_service, get_settings_dep, get_store
+from realtime.pool.service import PoolService
 from realtime.settings import Settings
 from realtime.store import EventStore
 from realtime.visits import service
-from realtime.visits.schemas import VisitIn, VisitOut
+from realtime.visits.schemas import PingIn, VisitIn, VisitOut
 
 router = APIRouter(prefix="/v1/visits", tags=["visits"])
 
@@ -48,7 +49,32 @@ def post_visit(
     visit: VisitIn,
     request: Request,
     store: EventStore = Depends(get_store),
+    pool: PoolService = Depends(get_pool_service),
     settings: Settings = Depends(get_settings_dep),
     clock: SystemClock = Depends(get_clock),
 ) -> VisitOut:
-    return service.record_visit(store, settings, visit, client_ip(request, settings), clock.now())
+    return service.record_visit(
+        store,
+        pool,
+        settings,
+        visit,
+        client_ip(request, settings),
+        request.headers.get("user-agent"),
+        clock.now(),
+    )
+
+
+@router.post(
+    "/{session_id}/ping",
+    response_model=VisitOut,
+    summary="Heartbeat: keep the session and its tracking number alive",
+)
+def post_ping(
+    session_id: str,
+    ping: PingIn,
+    store: EventStore = Depends(get_store),
+    pool: PoolService = Depends(get_pool_service),
+    settings: Settings = Depends(get_settings_dep),
+    clock: SystemClock = Depends(get_clock),
+) -> VisitOut:
+    return service.ping(store, pool, settings, ping.site_key, session_id, clock.now())

@@ -29,6 +29,13 @@ class VisitIn(BaseModel):
     referrer: str | None = Field(None, max_length=2048)
 
 
+class PingIn(BaseModel):
+    """A heartbeat from a page that is still open and visible."""
+
+    model_config = ConfigDict(extra="forbid")
+    site_key: str = Field(min_length=1, max_length=64)
+
+
 class VisitOut(BaseModel):
     session_id: str
     visitor_id: str

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from realtime.domain import Session, Site, new_id
+from realtime.pool.service import PoolService
 from realtime.errors import NotFound
 from realtime.phones import display
 from realtime.settings import Settings
@@ -36,16 +37,17 @@ def _is_live(session: Session, now: datetime, timeout: timedelta) -> bool:
 
 def record_visit(
     store: EventStore,
+    pool: PoolService,
     settings: Settings,
     visit: VisitIn,
     client_ip: str | None,
+    user_agent: str | None,
     now: datetime,
 ) -> VisitOut:
     site: Site | None = store.get_site_by_key(visit.site_key)
     if site is None:
         raise NotFound(f"unknown site_key {visit.site_key!r}")
     timeout = timedelta(minutes=settings.session_timeout_minutes)
-    hold = timedelta(minutes=settings.lease_hold_minutes)
 
     session = None
     if visit.session_id:
@@ -66,24 +68,49 @@ def record_visit(
             landing_url=str(visit.page_url),
             referrer=visit.referrer or None,
             client_ip=client_ip,
+            region=pool.visitor_region(client_ip),
             **marketing_marks(str(visit.page_url)),
         )
     else:
         session.last_seen_at = now
+    return _hold_number(pool, store, site, session, now, client_ip, user_agent)
 
-    lease = None
-    if session.lease_id:
-        lease = store.extend_lease(site.company_id, session.lease_id, now, hold)
-    if lease is None:
-        lease = store.acquire_lease(site.company_id, session.id, now, hold)
-    session.lease_id = lease.id if lease else None
-    session.number = lease.number if lease else None
+
+def ping(
+    store: EventStore,
+    pool: PoolService,
+    settings: Settings,
+    site_key: str,
+    session_id: str,
+    now: datetime,
+) -> VisitOut:
+    """Heartbeat: the page is still open, so the session and its number stay alive."""
+    site = store.get_site_by_key(site_key)
+    if site is None:
+        raise NotFound(f"unknown site_key {site_key!r}")
+    session = store.get_session(site.company_id, session_id)
+    timeout = timedelta(minutes=settings.session_timeout_minutes)
+    if session is None or session.site_id != site.id or not _is_live(session, now, timeout):
+        raise NotFound(f"no live session {session_id!r} on this site: post a visit to start one")
+    session.last_seen_at = now
+    return _hold_number(pool, store, site, session, now, session.client_ip, None)
+
+
+def _hold_number(
+    pool: PoolService,
+    store: EventStore,
+    site: Site,
+    session: Session,
+    now: datetime,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> VisitOut:
+    assignment = pool.hold(site, session, now, client_ip, user_agent)
     store.save_session(session)
-
     return VisitOut(
         session_id=session.id,
         visitor_id=session.visitor_id,
-        number=lease.number if lease else None,
-        number_display=display(lease.number) if lease else None,
-        lease_expires_at=lease.leased_until if lease else None,
+        number=assignment.number,
+        number_display=display(assignment.number) if assignment.number else None,
+        lease_expires_at=assignment.leased_until,
     )

@@ -8,11 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from realtime.domain import Call, CallEvent, Company, Session
+from realtime.domain import Call, CallEvent, Company, Lease, Session
 from realtime.store import StoreError
-from tests.conftest import ACME, GLOBEX, T0, seed_tenants
-
-HOLD = timedelta(minutes=20)
+from tests.conftest import ACME, T0, seed_tenants
 
 
 @pytest.fixture
@@ -35,56 +33,48 @@ def test_duplicate_company_or_site_key_is_refused(seeded):
         seeded.create_company(Company(id="other", name="x", mango_api_key="acme-key"))
 
 
-def test_adding_the_same_number_twice_keeps_one(seeded):
-    before = len(seeded.list_numbers("acme"))
-    assert seeded.add_numbers(seeded.list_numbers("acme")) == 0
-    assert len(seeded.list_numbers("acme")) == before
+def _lease(i: int, number: str, start_min: int, end_min: int, company: str = "acme") -> Lease:
+    return Lease(
+        id=f"ls{i}",
+        company_id=company,
+        number=number,
+        session_id=f"s{i}",
+        leased_from=T0 + timedelta(minutes=start_min),
+        last_seen_at=T0 + timedelta(minutes=start_min),
+        leased_until=T0 + timedelta(minutes=end_min),
+    )
 
 
-def test_free_numbers_are_leased_once_each_then_shared(seeded):
-    leases = [seeded.acquire_lease("acme", f"s{i}", T0, HOLD) for i in range(4)]
-    dynamic = {n.number for n in seeded.list_numbers("acme") if n.kind == "dynamic"}
-    assert {lease.number for lease in leases[:3]} == dynamic
-    assert [lease.is_shared for lease in leases] == [False, False, False, True]
-    assert all(lease.company_id == "acme" for lease in leases)
+def test_lease_history_answers_who_held_a_number_at_an_instant(seeded):
+    seeded.save_lease(_lease(1, "+74955550000", 0, 20))
+    seeded.save_lease(_lease(2, "+74955550000", 25, 45))
+    at = seeded.find_lease_at
+    assert at("acme", "+74955550000", T0).session_id == "s1"
+    assert at("acme", "+74955550000", T0 + timedelta(minutes=20)).session_id == "s1"  # inclusive
+    assert at("acme", "+74955550000", T0 + timedelta(minutes=22)) is None
+    assert at("acme", "+74955550000", T0 + timedelta(minutes=30)).session_id == "s2"
+    assert at("acme", "+74955550000", T0 - timedelta(seconds=1)) is None
 
 
-def test_expired_lease_frees_its_number(seeded):
-    first = [seeded.acquire_lease("acme", f"s{i}", T0, HOLD) for i in range(3)]
-    later = seeded.acquire_lease("acme", "late", T0 + HOLD + timedelta(seconds=1), HOLD)
-    assert not later.is_shared
-    assert later.number in {lease.number for lease in first}
+def test_an_extended_lease_is_saved_over_the_old_one(seeded):
+    lease = _lease(1, "+74955550000", 0, 20)
+    seeded.save_lease(lease)
+    seeded.save_lease(lease.model_copy(update={"leased_until": T0 + timedelta(minutes=50)}))
+    assert seeded.get_lease("acme", "ls1").leased_until == T0 + timedelta(minutes=50)
+    assert seeded.find_lease_at("acme", "+74955550000", T0 + timedelta(minutes=49)).id == "ls1"
 
 
-def test_static_numbers_are_never_leased(seeded):
-    leases = [seeded.acquire_lease("acme", f"s{i}", T0, HOLD) for i in range(10)]
-    assert not any(lease.number.endswith("9999") for lease in leases)
-
-
-def test_company_without_numbers_gets_no_lease(store):
-    store.create_company(Company(id="empty", name="Empty"))
-    assert store.acquire_lease("empty", "s1", T0, HOLD) is None
-
-
-def test_extending_a_live_lease_moves_its_end_and_history_covers_it(seeded):
-    lease = seeded.acquire_lease("acme", "s1", T0, HOLD)
-    later = T0 + timedelta(minutes=15)
-    extended = seeded.extend_lease("acme", lease.id, later, HOLD)
-    assert extended.leased_until == later + HOLD
-    found = seeded.find_lease_at("acme", lease.number, later + timedelta(minutes=19))
-    assert found.session_id == "s1"
-    assert seeded.find_lease_at("acme", lease.number, later + HOLD + timedelta(seconds=1)) is None
-
-
-def test_expired_lease_cannot_be_extended(seeded):
-    lease = seeded.acquire_lease("acme", "s1", T0, HOLD)
-    assert seeded.extend_lease("acme", lease.id, T0 + HOLD + timedelta(minutes=1), HOLD) is None
+def test_overlapping_shared_leases_resolve_to_the_latest(seeded):
+    seeded.save_lease(_lease(1, "+74955550000", 0, 30))
+    seeded.save_lease(_lease(2, "+74955550000", 10, 40).model_copy(update={"is_shared": True}))
+    found = seeded.find_lease_at("acme", "+74955550000", T0 + timedelta(minutes=15))
+    assert (found.session_id, found.is_shared) == ("s2", True)
 
 
 def test_leases_are_scoped_to_their_company(seeded):
-    lease = seeded.acquire_lease("acme", "s1", T0, HOLD)
-    assert seeded.find_lease_at("globex", lease.number, T0) is None
-    assert seeded.extend_lease("globex", lease.id, T0, HOLD) is None
+    seeded.save_lease(_lease(1, "+74955550000", 0, 20))
+    assert seeded.find_lease_at("globex", "+74955550000", T0) is None
+    assert seeded.get_lease("globex", "ls1") is None
 
 
 def _session(i: int, company: str = "acme", visitor: str = "v1", minutes: int = 0) -> Session:
@@ -165,10 +155,7 @@ def test_between_queries_are_half_open_and_company_scoped(seeded):
     start, end = T0, T0 + timedelta(minutes=60)
     assert [s.id for s in seeded.sessions_between("acme", start, end)] == ["s0", "s1"]
     assert [c.entry_id for c in seeded.calls_between("acme", start, end)] == ["E0", "E1"]
-    lease = seeded.acquire_lease("acme", "s0", T0, HOLD)
-    assert [x.id for x in seeded.leases_between("acme", start, end)] == [lease.id]
+    seeded.save_lease(_lease(7, "+74955550000", 0, 20))
+    seeded.save_lease(_lease(8, "+74955550000", 60, 80))
+    assert [x.id for x in seeded.leases_between("acme", start, end)] == ["ls7"]
     assert seeded.leases_between("globex", start, end) == []
-
-
-def test_two_tenants_are_seeded_apart(seeded):
-    assert {n.company_id for n in seeded.list_numbers("globex")} == {GLOBEX.id}

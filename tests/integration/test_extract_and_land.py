@@ -12,7 +12,7 @@ import pytest
 from connectors.base import DealRecord, SourceError, SpendRecord
 from pipelines import land, warehouse
 from pipelines.extract import extract_events
-from realtime.domain import Call, Session
+from realtime.domain import Call, Lease, Session
 from realtime.store.sqlite import SQLiteEventStore
 from tests.conftest import ACME, seed_tenants
 
@@ -50,7 +50,17 @@ def test_extract_takes_the_local_day_and_twice_gives_the_same_rows(store, settin
     store.save_session(_session("last", UTC_BOUNDARY + timedelta(hours=23, minutes=59)))
     store.save_session(_session("next-day", UTC_BOUNDARY + timedelta(days=1)))
     store.save_session(_session("other-tenant", UTC_BOUNDARY, company="globex"))
-    store.acquire_lease("acme", "first", UTC_BOUNDARY, timedelta(minutes=20))
+    store.save_lease(
+        Lease(
+            id="ls1",
+            company_id="acme",
+            number="+74955550000",
+            session_id="first",
+            leased_from=UTC_BOUNDARY,
+            last_seen_at=UTC_BOUNDARY,
+            leased_until=UTC_BOUNDARY + timedelta(minutes=20),
+        )
+    )
     store.save_call(
         Call(
             company_id="acme", entry_id="E1", started_at=UTC_BOUNDARY, attribution_reason="no_lease"

@@ -188,22 +188,23 @@ def test_call_is_attributed_to_the_session_holding_the_number(api, clock):
     assert call.is_first_call
 
 
-def test_calls_to_static_unknown_and_unleased_numbers_are_kept_with_a_reason(api):
+def test_calls_to_static_unknown_and_unleased_numbers_are_kept_with_a_reason(api, clock):
     client, store = api
+    # A visit binds +74955550000 to acme; an hour later its lease is long over.
+    client.post("/v1/visits", json={"site_key": "acme-site", "page_url": "https://acme.example/"})
     cases = {
         "E1": ("74955559999", "static:offline/billboard"),
         "E2": ("74950000000", "unknown_number"),
-        "E3": ("74955550001", "no_lease"),
+        "E3": ("74955550000", "no_lease"),
+        "E4": ("74955550002", "unknown_number"),  # inventory, never bound to acme
+        "E5": ("78125559999", "unknown_number"),  # globex's static number
     }
     for entry, (line, _) in cases.items():
-        post(
-            client,
-            "/mango/events/call",
-            mango_form(call_event(1, "Appeared", line=line, entry=entry)),
-        )
+        event = call_event(1, "Appeared", ts_offset=3600, line=line, entry=entry)
+        post(client, "/mango/events/call", mango_form(event))
     for entry, (_, reason) in cases.items():
         call = store.get_call("acme", entry)
-        assert call.attribution_reason == reason
+        assert (entry, call.attribution_reason) == (entry, reason)
         assert call.session_id is None
 
 
