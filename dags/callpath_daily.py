@@ -4,9 +4,10 @@
                 -> dbt_build -> publish
 
 The DAG is deliberately thin: every task calls exactly one function of
-`pipelines.daily` and passes it the run's day.  All logic (and all heavy imports:
-duckdb, dbt, connectors) lives there and is imported inside the tasks, so parsing
-this file stays cheap and cannot fail because a pipeline dependency is broken.
+`pipelines.daily` and passes it the run's day (and settings, see `run_settings`).
+All logic (and all heavy imports: duckdb, dbt, connectors) lives there and is
+imported inside the tasks, so parsing this file stays cheap and cannot fail
+because a pipeline dependency is broken.
 
 Schedule: `CronDataIntervalTimetable("0 0 * * *", <company tz>)` gives each run a
 real one-day data interval [00:00, next 00:00) local time; the run for day D starts
@@ -48,6 +49,17 @@ def interval_day(data_interval_start: pendulum.DateTime | None = None) -> date:
     return pendulum.instance(data_interval_start).in_timezone(TIMEZONE).date()
 
 
+def run_settings() -> Settings | None:
+    """Settings for this run: `dag_run.conf["callpath_settings"]` over CALLPATH_* env.
+
+    Empty conf (scheduled runs) gives None, i.e. `pipelines.daily` reads the worker's
+    CALLPATH_* environment.  `run_daily_dag(day, settings)` fills the conf.
+    """
+    dag_run = get_current_context().get("dag_run")
+    overrides = ((dag_run.conf if dag_run else None) or {}).get("callpath_settings")
+    return Settings(**overrides) if overrides else None
+
+
 default_args = {
     "owner": "callpath",
     "retries": 2,
@@ -70,38 +82,38 @@ def callpath_daily() -> None:
     def company_ids() -> list[str]:
         from pipelines import daily
 
-        return daily.list_company_ids()
+        return daily.list_company_ids(run_settings())
 
     @task(map_index_template="{{ task.op_kwargs['company_id'] }}")
     def extract(company_id: str) -> dict[str, int]:
         from pipelines import daily
 
-        return daily.run_extract(company_id, interval_day())
+        return daily.run_extract(company_id, interval_day(), run_settings())
 
     # Runs even when there are no companies (zero mapped extracts => "skipped").
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def land_ad_spend() -> int:
         from pipelines import daily
 
-        return daily.run_land_ad_spend(interval_day())
+        return daily.run_land_ad_spend(interval_day(), run_settings())
 
     @task
     def land_crm_deals() -> int:
         from pipelines import daily
 
-        return daily.run_land_crm_deals(interval_day())
+        return daily.run_land_crm_deals(interval_day(), run_settings())
 
     @task
     def dbt_build() -> None:
         from pipelines import daily
 
-        daily.run_dbt_build()
+        daily.run_dbt_build(run_settings())
 
     @task
     def publish() -> dict:
         from pipelines import daily
 
-        return daily.run_publish(interval_day())
+        return daily.run_publish(interval_day(), run_settings())
 
     extracted = extract.expand(company_id=company_ids())
     extracted >> land_ad_spend() >> land_crm_deals() >> dbt_build() >> publish()

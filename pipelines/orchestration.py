@@ -30,12 +30,10 @@ the DAG's time zone; the tasks then see data_interval_start = D 00:00.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -153,9 +151,7 @@ def ensure_airflow_db() -> None:
     stamp = f"{version}\n{conn}\n"
     db_file = Path(conn.removeprefix("sqlite:///")) if conn.startswith("sqlite:///") else None
     up_to_date = (
-        marker.is_file()
-        and marker.read_text() == stamp
-        and (db_file is None or db_file.is_file())
+        marker.is_file() and marker.read_text() == stamp and (db_file is None or db_file.is_file())
     )
     if not up_to_date:
         from airflow.utils import db
@@ -177,26 +173,28 @@ def execute_daily_dag(
 ) -> DailyRunResult:
     """Run the DAG for `day` with `DAG.test()`; return the outcome, never raise on task failure.
 
+    `settings` (if given) travel in `dag_run.conf["callpath_settings"]`, and every task
+    hands them to `pipelines.daily`; without them the tasks read CALLPATH_* as usual.
     `retries` overrides the DAG's retries for this run: `DAG.test()` honours
     `retries`/`retry_delay` by polling until the delay has passed, so with the
     production default_args a failing task would block for ~10 minutes.
-    `settings` are exported as CALLPATH_* variables for the duration of the run,
-    since the tasks (running in this process) call `pipelines.daily` with
-    `settings=None`.
     """
     configure_airflow(settings, quiet=True)
     import pendulum
 
-    with _callpath_env(settings):
-        ensure_airflow_db()
-        dag = load_daily_dag()
-        for task in dag.tasks:
-            task.retries = retries
-        tz = dag.timetable.timezone
-        day_start = pendulum.datetime(day.year, day.month, day.day, tz=tz)
+    ensure_airflow_db()
+    dag = load_daily_dag()
+    for task in dag.tasks:
+        task.retries = retries
+    tz = dag.timetable.timezone
+    day_start = pendulum.datetime(day.year, day.month, day.day, tz=tz)
+    conf = {"callpath_settings": settings.model_dump(mode="json")} if settings else None
+    with warnings.catch_warnings():
+        # Airflow's in-process Execution API client imports fastapi.testclient
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         # logical date = end of the day's interval: see "Day <-> run mapping" above.
-        dag_run = dag.test(logical_date=day_start.add(days=1))
-        result = _result(day, dag_run)
+        dag_run = dag.test(logical_date=day_start.add(days=1), run_conf=conf)
+    result = _result(day, dag_run)
 
     if result.data_interval_start is not None:
         got = pendulum.instance(result.data_interval_start).in_timezone(tz).date()
@@ -222,9 +220,7 @@ def _result(day: date, dag_run) -> DailyRunResult:
     with create_session() as session:
         tis = dag_run.get_task_instances(session=session)
         task_states = {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): _value(
-                ti.state
-            )
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): _value(ti.state)
             for ti in tis
         }
     return DailyRunResult(
@@ -239,26 +235,3 @@ def _result(day: date, dag_run) -> DailyRunResult:
 
 def _value(state) -> str:
     return "none" if state is None else str(getattr(state, "value", state))
-
-
-@contextmanager
-def _callpath_env(settings: Settings | None) -> Iterator[None]:
-    """Expose `settings` to code that reads them from the environment (get_settings)."""
-    if settings is None:
-        yield
-        return
-    new: dict[str, str] = {}
-    for name, value in settings.model_dump(mode="json").items():
-        new[f"CALLPATH_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()

@@ -13,6 +13,7 @@ from realtime.errors import install_error_handlers
 from realtime.mango.router import router as mango_router
 from realtime.pool import PoolStore, open_pool_store
 from realtime.pool.geo import open_resolver
+from realtime.pool.router import router as pool_router
 from realtime.pool.service import PoolService
 from realtime.settings import Settings, get_settings
 from realtime.store import EventStore, open_event_store
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(visits_router)
     app.include_router(mango_router)
     app.include_router(widget_router)
+    app.include_router(pool_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict:

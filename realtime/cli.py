@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
@@ -15,8 +16,193 @@ app = typer.Typer(
     add_completion=False,
 )
 pipeline_app = typer.Typer(help="Run the daily analytics job without an Airflow UI.")
+numbers_app = typer.Typer(help="The platform's number inventory.")
+pool_app = typer.Typer(help="Number pool housekeeping.")
+keys_app = typer.Typer(help="Company API keys for the REST API.")
+company_app = typer.Typer(help="Companies and their sites.")
+app.add_typer(company_app, name="company")
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(pool_app, name="pool")
+app.add_typer(keys_app, name="keys")
 app.add_typer(pipeline_app, name="pipeline")
 console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """A user error: one line saying what to do, no stack trace."""
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@company_app.command("create")
+def company_create(
+    company_id: str = typer.Option(..., "--id", help="Short id, e.g. acme."),
+    name: str = typer.Option(..., help="Display name."),
+    timezone: str = typer.Option("Europe/Moscow", help="IANA time zone for daily reports."),
+    mango_key: str | None = typer.Option(None, help="Mango VPBX API key (vpbx_api_key)."),
+    mango_salt: str | None = typer.Option(None, help="Mango VPBX API salt (signing secret)."),
+) -> None:
+    """Create a company (a tenant)."""
+    from realtime.domain import Company
+    from realtime.settings import get_settings
+    from realtime.store import StoreError, open_event_store
+
+    store = open_event_store(get_settings())
+    try:
+        store.create_company(
+            Company(
+                id=company_id,
+                name=name,
+                timezone=timezone,
+                mango_api_key=mango_key,
+                mango_api_salt=mango_salt,
+            )
+        )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"Created company [bold]{company_id}[/bold].")
+
+
+@company_app.command("add-site")
+def company_add_site(
+    company_id: str = typer.Option(..., "--company", help="Company id."),
+    site_key: str = typer.Option(..., help="Public key the widget sends (data-site)."),
+    domain: str = typer.Option(..., help="The site's domain."),
+    default_region: str = typer.Option("RU-MOW", help="Region when the visitor's has no numbers."),
+    home_region: str | None = typer.Option(None, help="Show this region's numbers to everyone."),
+    fallback_number: str | None = typer.Option(
+        None, help="Shown to bots and when the pool is dry."
+    ),
+    exhaustion_policy: str = typer.Option("shared", help="shared | fallback"),
+    hold_minutes: int = typer.Option(20, help="Minutes a quiet session keeps its number."),
+) -> None:
+    """Add a site to a company."""
+    from realtime.domain import Site, new_id
+    from realtime.phones import to_e164
+    from realtime.settings import get_settings
+    from realtime.store import StoreError, open_event_store
+
+    fallback = to_e164(fallback_number) if fallback_number else None
+    if fallback_number and fallback is None:
+        raise fail(f"--fallback-number {fallback_number!r} is not a valid phone number")
+    if exhaustion_policy not in ("shared", "fallback"):
+        raise fail("--exhaustion-policy must be shared or fallback")
+    store = open_event_store(get_settings())
+    try:
+        if store.get_company(company_id) is None:
+            raise fail(f"company {company_id!r} does not exist: run `callpath company create`")
+        site = Site(
+            id=new_id("site"),
+            company_id=company_id,
+            site_key=site_key,
+            domain=domain,
+            default_region=default_region,
+            home_region=home_region,
+            fallback_number=fallback,
+            exhaustion_policy=exhaustion_policy,
+            hold_minutes=hold_minutes,
+        )
+        store.create_site(site)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"Added site [bold]{site.id}[/bold] (key {site_key}).")
+
+
+@numbers_app.command("import")
+def numbers_import(
+    path: Path = typer.Argument(..., help="CSV: number,region,city_code,kind,company_id,channel"),
+) -> None:
+    """Load numbers into the inventory; bad rows are reported by line, good ones kept."""
+    from realtime.pool import open_pool_store
+    from realtime.pool.inventory import parse_inventory_csv
+    from realtime.settings import get_settings
+
+    if not path.exists():
+        raise fail(f"{path} does not exist")
+    numbers, errors = parse_inventory_csv(path)
+    pool = open_pool_store(get_settings())
+    try:
+        added = pool.import_numbers(numbers)
+    finally:
+        pool.close()
+    for error in errors:
+        err.print(f"{path}:{error.line}: {error.message}")
+    console.print(
+        f"Imported {added} new number(s); {len(numbers) - added} already known; "
+        f"{len(errors)} bad row(s)."
+    )
+    if errors:
+        raise typer.Exit(code=1)
+
+
+@pool_app.command("maintain")
+def pool_maintain() -> None:
+    """Release bindings idle for 14 days into quarantine (run daily)."""
+    from realtime.domain import utcnow
+    from realtime.pool import open_pool_store
+    from realtime.settings import get_settings
+
+    settings = get_settings()
+    pool = open_pool_store(settings)
+    try:
+        released = pool.sweep(utcnow(), settings.pool_policy())
+    finally:
+        pool.close()
+    for r in released:
+        console.print(
+            f"{r.number}: released from {r.company_id}, quarantined until "
+            f"{r.quarantine_until:%Y-%m-%d}"
+        )
+    console.print(f"Released {len(released)} number(s).")
+
+
+@keys_app.command("create")
+def keys_create(
+    company_id: str = typer.Option(..., "--company", help="Company id."),
+    label: str = typer.Option("", help="What the key is for."),
+) -> None:
+    """Create an API key. The key is printed once and never stored in plain text."""
+    from realtime.auth.service import create_key
+    from realtime.errors import CallpathError
+    from realtime.settings import get_settings
+    from realtime.store import open_event_store
+
+    store = open_event_store(get_settings())
+    try:
+        record, plaintext = create_key(store, company_id, label)
+    except CallpathError as exc:
+        raise fail(exc.message) from None
+    finally:
+        store.close()
+    console.print(f"key id {record.id} for {company_id}:")
+    print(plaintext)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    company_id: str = typer.Option(..., "--company", help="Company id."),
+    key_id: str = typer.Option(..., "--id", help="The key id printed at creation."),
+) -> None:
+    """Revoke an API key at once."""
+    from realtime.auth.service import revoke_key
+    from realtime.domain import utcnow
+    from realtime.errors import CallpathError
+    from realtime.settings import get_settings
+    from realtime.store import open_event_store
+
+    store = open_event_store(get_settings())
+    try:
+        revoke_key(store, company_id, key_id, utcnow())
+    except CallpathError as exc:
+        raise fail(exc.message) from None
+    finally:
+        store.close()
+    console.print(f"Revoked key {key_id}.")
 
 
 @app.command()
@@ -40,7 +226,6 @@ def demo(
 ) -> None:
     """Seed a demo company, drive a synthetic week through the API, build the report."""
     from pipelines.orchestration import run_daily_dag
-
     from realtime import demo as demo_mod
     from realtime.settings import get_settings
 
@@ -129,7 +314,6 @@ def pipeline_run(
 ) -> None:
     """Run the daily DAG in-process for one day."""
     from pipelines.orchestration import run_daily_dag
-
     from realtime.settings import get_settings
 
     state = run_daily_dag(day.date(), get_settings())

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from realtime.app import create_app
 from realtime.clock import ManualClock
 from realtime.domain import Company, Site
+from realtime.mango.signing import sign
 from realtime.pool import open_pool_store
 from realtime.pool.models import InventoryNumber
-from realtime.mango.signing import sign
 from realtime.settings import Settings
 from realtime.store import open_event_store
 

@@ -58,6 +58,17 @@ class Site(BaseModel):
     fallback_number: str | None = None
 
 
+class ApiKey(BaseModel):
+    """A company's API key. Only the SHA-256 of the secret is stored."""
+
+    id: str
+    company_id: str
+    secret_sha256: str
+    label: str = ""
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class Lease(BaseModel):
     id: str
     company_id: str

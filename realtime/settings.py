@@ -74,7 +74,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
-                raise ValueError(f"CALLPATH_TRUSTED_PROXIES: {item!r} is not an IP or CIDR") from exc
+                raise ValueError(
+                    f"CALLPATH_TRUSTED_PROXIES: {item!r} is not an IP or CIDR"
+                ) from exc
         return items
 
     def sqlite_path(self) -> Path:

@@ -106,7 +106,8 @@ class PoolService:
         if not session.lease_id:
             return None
         lease = self.events.get_lease(session.company_id, session.lease_id)
-        if lease is None or lease.leased_until < now:
+        # Live means strictly before the end: at `leased_until` the number is already free.
+        if lease is None or lease.leased_until <= now:
             return None
         if not self.pool.renew(session.company_id, lease.number, now, until):
             return None

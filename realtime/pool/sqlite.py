@@ -36,7 +36,8 @@ create table if not exists pool_numbers (
     leased_until text not null default '',
     session_id text);
 create index if not exists pool_bound on pool_numbers (company_id, kind, region, leased_until);
-create index if not exists pool_inventory on pool_numbers (kind, region, company_id, quarantine_until);
+create index if not exists pool_inventory
+    on pool_numbers (kind, region, company_id, quarantine_until);
 create table if not exists pool_bindings (
     number text not null, company_id text not null, bound_at text not null,
     released_at text, quarantine_until text);
@@ -98,7 +99,8 @@ class SQLitePoolStore(SQLiteDatabase):
             for n in numbers:
                 cur = c.execute(
                     "insert or ignore into pool_numbers"
-                    " (number, region, city_code, kind, channel, company_id) values (?, ?, ?, ?, ?, ?)",
+                    " (number, region, city_code, kind, channel, company_id)"
+                    " values (?, ?, ?, ?, ?, ?)",
                     (
                         n.number,
                         n.region,
@@ -218,7 +220,8 @@ class SQLitePoolStore(SQLiteDatabase):
             rows = c.execute(
                 "select number, company_id, region from pool_numbers"
                 " where kind = 'dynamic' and company_id is not null and leased_until <= ?"
-                " and max(last_shown_at, last_call_at, coalesce(bound_at, '')) <= ? order by region, number",
+                " and max(last_shown_at, last_call_at, coalesce(bound_at, '')) <= ?"
+                " order by region, number",
                 (now_s, idle_since),
             ).fetchall()
             for number, company_id, region in rows:

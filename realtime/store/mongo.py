@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from realtime.domain import (
+    ApiKey,
     Call,
     CallEvent,
     Company,
@@ -28,6 +29,7 @@ from realtime.store.base import StoreError
 INDEXES: dict[str, list[IndexModel]] = {
     "companies": [IndexModel([("mango_api_key", ASCENDING)], unique=True, sparse=True)],
     "sites": [IndexModel([("site_key", ASCENDING)], unique=True)],
+    "api_keys": [IndexModel([("secret_sha256", ASCENDING)], unique=True)],
     "leases": [
         IndexModel([("company_id", ASCENDING), ("number", ASCENDING), ("leased_from", DESCENDING)]),
         IndexModel([("company_id", ASCENDING), ("leased_from", ASCENDING)]),
@@ -115,6 +117,26 @@ class MongoEventStore:
             self._db.sites.insert_one({"_id": site.id, **site.model_dump()})
         except DuplicateKeyError as exc:
             raise StoreError(f"site {site.id} or key {site.site_key} already exists") from exc
+
+    def get_site(self, company_id: str, site_id: str) -> Site | None:
+        doc = self._db.sites.find_one({"_id": site_id, "company_id": company_id})
+        return Site.model_validate(_aware(doc)) if doc else None
+
+    def create_api_key(self, key: ApiKey) -> None:
+        self._db.api_keys.insert_one({"_id": key.id, **key.model_dump()})
+
+    def find_api_key(self, secret_sha256: str) -> ApiKey | None:
+        doc = self._db.api_keys.find_one({"secret_sha256": secret_sha256})
+        return ApiKey.model_validate(_aware(doc)) if doc else None
+
+    def revoke_api_key(self, company_id: str, key_id: str, at: datetime) -> bool:
+        result = self._db.api_keys.update_one(
+            {"_id": key_id, "company_id": company_id, "revoked_at": None},
+            {"$set": {"revoked_at": to_ms(at)}},
+        )
+        return result.matched_count == 1 or (
+            self._db.api_keys.find_one({"_id": key_id, "company_id": company_id}) is not None
+        )
 
     def get_site_by_key(self, site_key: str) -> Site | None:
         doc = self._db.sites.find_one({"site_key": site_key})

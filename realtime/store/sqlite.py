@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from realtime.domain import (
+    ApiKey,
     Call,
     CallEvent,
     Company,
@@ -31,6 +32,9 @@ create table if not exists companies (
     id text primary key, mango_api_key text unique, doc text not null);
 create table if not exists sites (
     id text primary key, site_key text not null unique, company_id text not null,
+    doc text not null);
+create table if not exists api_keys (
+    id text primary key, company_id text not null, secret_sha256 text not null unique,
     doc text not null);
 create table if not exists leases (
     id text primary key, company_id text not null, number text not null,
@@ -138,6 +142,35 @@ class SQLiteEventStore(SQLiteDatabase):
                 )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"site {site.id} or key {site.site_key} already exists") from exc
+
+    def get_site(self, company_id: str, site_id: str) -> Site | None:
+        rows = self._query(
+            "select doc from sites where id = ? and company_id = ?", (site_id, company_id)
+        )
+        return Site.model_validate_json(rows[0][0]) if rows else None
+
+    def create_api_key(self, key: ApiKey) -> None:
+        with self._tx() as c:
+            c.execute(
+                "insert into api_keys (id, company_id, secret_sha256, doc) values (?, ?, ?, ?)",
+                (key.id, key.company_id, key.secret_sha256, key.model_dump_json()),
+            )
+
+    def find_api_key(self, secret_sha256: str) -> ApiKey | None:
+        rows = self._query("select doc from api_keys where secret_sha256 = ?", (secret_sha256,))
+        return ApiKey.model_validate_json(rows[0][0]) if rows else None
+
+    def revoke_api_key(self, company_id: str, key_id: str, at: datetime) -> bool:
+        with self._tx() as c:
+            row = c.execute(
+                "select doc from api_keys where id = ? and company_id = ?", (key_id, company_id)
+            ).fetchone()
+            if row is None:
+                return False
+            key = ApiKey.model_validate_json(row[0])
+            key.revoked_at = key.revoked_at or to_ms(at)
+            c.execute("update api_keys set doc = ? where id = ?", (key.model_dump_json(), key_id))
+            return True
 
     def get_site_by_key(self, site_key: str) -> Site | None:
         rows = self._query("select doc from sites where site_key = ?", (site_key,))

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from realtime.domain import Session, Site, new_id
-from realtime.pool.service import PoolService
 from realtime.errors import NotFound
 from realtime.phones import display
+from realtime.pool.service import PoolService
 from realtime.settings import Settings
 from realtime.store import EventStore
 from realtime.visits.schemas import VisitIn, VisitOut

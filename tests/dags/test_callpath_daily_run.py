@@ -22,7 +22,7 @@ from pipelines.orchestration import (
     execute_daily_dag,
     run_daily_dag,
 )
-from realtime.settings import Settings, get_settings
+from realtime.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -53,46 +53,47 @@ def test_daily_run_real_pipeline(airflow_db: Path, callpath_settings: Settings) 
 
 
 class _RecordingDaily(types.ModuleType):
-    """Stands in for pipelines.daily; records (function, args, CALLPATH_VAR_DIR seen)."""
+    """Stands in for pipelines.daily; records (function, *args, settings.var_dir or None)."""
 
-    def __init__(self, fail: str | None = None) -> None:
+    def __init__(self, fail: str | None = None, companies: tuple[str, ...] = ("c1", "c2")) -> None:
         super().__init__("pipelines.daily")
         self.calls: list[tuple] = []
         self.fail = fail
+        self.companies = list(companies)
 
-    def _call(self, name: str, *args):
-        self.calls.append((name, *args, get_settings().var_dir))
+    def _call(self, name: str, *args, settings):
+        self.calls.append((name, *args, settings.var_dir if settings else None))
         if name == self.fail:
             raise RuntimeError(f"{name} exploded")
 
     def list_company_ids(self, settings=None):
-        self._call("list_company_ids")
-        return ["c1", "c2"]
+        self._call("list_company_ids", settings=settings)
+        return self.companies
 
     def run_extract(self, company_id, day, settings=None):
-        self._call("run_extract", company_id, day)
+        self._call("run_extract", company_id, day, settings=settings)
         return {"calls": 1}
 
     def run_land_ad_spend(self, day, settings=None):
-        self._call("run_land_ad_spend", day)
+        self._call("run_land_ad_spend", day, settings=settings)
         return 1
 
     def run_land_crm_deals(self, day, settings=None):
-        self._call("run_land_crm_deals", day)
+        self._call("run_land_crm_deals", day, settings=settings)
         return 1
 
     def run_dbt_build(self, settings=None):
-        self._call("run_dbt_build")
+        self._call("run_dbt_build", settings=settings)
 
     def run_publish(self, day, settings=None):
-        self._call("run_publish", day)
+        self._call("run_publish", day, settings=settings)
         return {"published": True}
 
 
 @pytest.fixture
 def stub_daily(monkeypatch: pytest.MonkeyPatch):
-    def install(fail: str | None = None) -> _RecordingDaily:
-        stub = _RecordingDaily(fail)
+    def install(**kwargs) -> _RecordingDaily:
+        stub = _RecordingDaily(**kwargs)
         monkeypatch.setitem(sys.modules, "pipelines.daily", stub)
         monkeypatch.setattr(pipelines, "daily", stub, raising=False)
         return stub
@@ -119,13 +120,30 @@ def test_tasks_get_the_day_in_order(airflow_db: Path, stub_daily, tmp_path: Path
 
 
 def test_failed_run_names_the_failed_task(airflow_db: Path, stub_daily) -> None:
-    stub_daily(fail="run_land_crm_deals")
+    stub = stub_daily(fail="run_land_crm_deals")
 
     with pytest.raises(PipelineRunError, match="land_crm_deals") as excinfo:
         run_daily_dag(DAY)  # retries are off for DAG.test(): fails fast
+    assert {call[-1] for call in stub.calls} == {None}  # no settings given: tasks read env
 
     err = excinfo.value
     assert err.state == "failed"
     assert err.failed_task_ids == ["land_crm_deals"]
     assert err.upstream_failed_task_ids == ["dbt_build", "publish"]
     assert err.result.task_states["extract[1]"] == "success"
+
+
+def test_no_companies_still_lands_builds_and_publishes(airflow_db: Path, stub_daily) -> None:
+    stub = stub_daily(companies=())
+
+    result = execute_daily_dag(DAY)
+
+    assert result.state == "success"
+    assert result.task_states["extract"] == "skipped"  # zero mapped instances
+    assert [call[0] for call in stub.calls] == [
+        "list_company_ids",
+        "run_land_ad_spend",
+        "run_land_crm_deals",
+        "run_dbt_build",
+        "run_publish",
+    ]
