@@ -8,6 +8,7 @@ come through the connector interface, and each day is built by the Airflow DAG.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import random
 import shutil
@@ -23,6 +24,7 @@ from realtime.clock import ManualClock
 from realtime.domain import Company, Site
 from realtime.mango.signing import sign
 from realtime.pool import open_pool_store
+from realtime.pool.geo import build_mmdb
 from realtime.pool.models import InventoryNumber
 from realtime.settings import Settings
 from realtime.store import open_event_store
@@ -71,6 +73,29 @@ class DemoResult:
     calls: int
     deals: int
     warehouse_path: Path
+
+
+PROXY_IP = "127.0.0.1"
+# Synthetic GeoIP: (CIDR, region, share of visitors). The last range is in no region.
+GEO = [
+    ("10.77.0.0/16", "RU-MOW", 70),
+    ("10.78.0.0/16", "RU-SPE", 20),
+    ("10.79.0.0/16", "RU-NVS", 5),
+    ("192.0.2.0/24", None, 5),
+]
+
+
+def demo_mmdb(settings: Settings) -> Path:
+    return build_mmdb(
+        settings.var_dir / "geo" / "demo-city.mmdb",
+        {cidr: region for cidr, region, _ in GEO if region},
+    )
+
+
+def visitor_ip(rng: random.Random) -> str:
+    cidr = rng.choices([g[0] for g in GEO], weights=[g[2] for g in GEO])[0]
+    network = ipaddress.ip_network(cidr)
+    return str(network[rng.randrange(1, network.num_addresses - 1)])
 
 
 def inventory() -> list[InventoryNumber]:
@@ -245,12 +270,17 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     tz = ZoneInfo(TZ)
     clock = ManualClock(datetime.combine(days[0], time(0), tz))
     store = open_event_store(settings)
-    app = create_app(settings, store=store, clock=clock)
+    # Visitors reach the service through a local "proxy" that forwards their real IP,
+    # so region lookup runs exactly as behind a production load balancer.
+    geo_settings = settings.model_copy(
+        update={"geoip_path": demo_mmdb(settings), "trusted_proxies": [PROXY_IP]}
+    )
+    app = create_app(geo_settings, store=store, clock=clock)
     spend_rows: list[dict] = []
     deal_rows: list[dict] = []
     callers: list[str] = []
     n_sessions = n_calls = 0
-    with TestClient(app) as client:
+    with TestClient(app, client=(PROXY_IP, 50000)) as client:
         mango = MangoSender(client, clock)
         for day in days:
             visits: dict[str, int] = {}
@@ -288,7 +318,9 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                 if campaign:
                     visits[campaign.campaign_id] = visits.get(campaign.campaign_id, 0) + 1
                 r = client.post(
-                    "/v1/visits", json={"site_key": SITE_KEY, "page_url": url, "referrer": referrer}
+                    "/v1/visits",
+                    json={"site_key": SITE_KEY, "page_url": url, "referrer": referrer},
+                    headers={"X-Forwarded-For": visitor_ip(rng)},
                 )
                 r.raise_for_status()
                 visit = r.json()

@@ -52,7 +52,6 @@ class Settings(BaseSettings):
         description="Peers (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed.",
     )
     session_timeout_minutes: int = Field(30, description="Inactivity that starts a new session.")
-    lease_hold_minutes: int = Field(20, description="How long a number stays with a quiet session.")
     max_body_bytes: int = Field(65536, description="Larger request bodies get 413.")
     host: str = Field("127.0.0.1", description="`callpath serve` bind address.")
     port: int = Field(8000, description="`callpath serve` port.")

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from realtime.app import create_app
 from realtime.clock import ManualClock
 from realtime.domain import Company, Site
+from realtime.mango.signing import sign
 from realtime.pool.models import InventoryNumber
 from realtime.pool.sqlite import SQLitePoolStore
-from realtime.mango.signing import sign
 from realtime.settings import Settings
 from realtime.store.sqlite import SQLiteEventStore
 

@@ -10,7 +10,7 @@ Playwright; only the browser tests skip when it is absent.
 from __future__ import annotations
 
 import json
-import socket
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import uvicorn
+
+from tests.servers import bound_socket, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,39 +94,18 @@ class Service:
         return self.hits("POST", "/ping")
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture
 def service(api) -> Iterator[Service]:
     client, store = api  # the TestClient has run the app's startup; uvicorn only serves it
     recorder = RecordingApp(client.app)
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(recorder, lifespan="off", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    yield Service(f"http://127.0.0.1:{port}", store, recorder)
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(recorder, lifespan="off") as url:
+        yield Service(url, store, recorder)
 
 
 @pytest.fixture
 def closed_port_url() -> str:
     """An address where nothing listens: connections are refused at once."""
-    sock = _free_socket()
+    sock = bound_socket()
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
@@ -214,9 +194,11 @@ def pages() -> Iterator[PageServer]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`"
-        )
+        message = f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`"
+        # CI sets CALLPATH_REQUIRE_SYSTEM_TOOLS: there a missing browser is a failure, not a skip.
+        if os.environ.get("CALLPATH_REQUIRE_SYSTEM_TOOLS"):
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -297,7 +297,9 @@ def test_when_the_service_fails_the_page_keeps_its_number_and_has_no_errors(
     tab = open_tab(new_context())
     outcome = "requestfailed" if failure in ("refused", "slow") else "response"
     started = time.monotonic()
-    with tab.page.expect_event(outcome, predicate=lambda r: r.url.endswith("/v1/visits")):
+    with tab.page.expect_event(
+        outcome, predicate=lambda r: r.url.endswith("/v1/visits"), timeout=5000
+    ):
         tab.page.goto(url)
     elapsed = time.monotonic() - started
     if failure == "slow":

@@ -12,7 +12,7 @@ from realtime.auth.service import create_key
 from realtime.domain import Site
 from realtime.pool.geo import build_mmdb
 from realtime.store.sqlite import SQLiteEventStore
-from tests.conftest import MOW_NUMBERS, SPE_NUMBERS, T0, mango_form, seed_tenants
+from tests.conftest import MOW_NUMBERS, SPE_NUMBERS, mango_form, seed_tenants
 
 URL = "https://acme.example/?utm_source=google&utm_medium=cpc"
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"

@@ -282,7 +282,7 @@ def _compose_command() -> list[str] | None:
 
 COMPOSE_CLI = _compose_command()
 needs_compose = pytest.mark.skipif(
-    COMPOSE_CLI is None,
+    COMPOSE_CLI is None and not os.environ.get("CALLPATH_REQUIRE_SYSTEM_TOOLS"),
     reason="no `docker compose` plugin or `docker-compose` on PATH "
     "(Debian: apt-get install docker-compose); the YAML checks above still ran",
 )

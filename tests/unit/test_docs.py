@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -50,10 +49,12 @@ def _config_rows() -> dict[str, tuple[str, str]]:
 
 def _render_default(name: str) -> str:
     value = Settings.model_fields[name].get_default(call_default_factory=True)
-    if value == "":
+    if value is None:
+        return "(unset)"
+    if value in ("", []):
         return "(empty)"
     if isinstance(value, list):
-        return f"`{json.dumps(value)}`"
+        return f"`{','.join(value)}`"
     return f"`{value}`"
 
 

@@ -91,6 +91,7 @@
     }
     base = base.replace(/\/+$/, '');
     var selector = opt('selector', '.callpath-phone');
+    try { d.querySelector(selector); } catch (e) { selector = '.callpath-phone'; } // a typo in it
     var template = opt('format', '');
     var original = digitsOf(opt('replace', ''));
     var cookieDomain = opt('cookie-domain', '');
