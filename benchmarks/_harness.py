@@ -46,9 +46,20 @@ def free_port() -> int:
 
 
 def start_service(env: dict[str, str], port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "uvicorn", "realtime.app:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-           "--no-access-log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "realtime.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -62,20 +73,22 @@ def start_service(env: dict[str, str], port: int) -> subprocess.Popen:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def run_wrk(name: str, url: str, seconds: int, connections: int, threads: int = 2,
-            lua: str | None = None) -> LoadResult:
+def run_wrk(
+    name: str, url: str, seconds: int, connections: int, threads: int = 2, lua: str | None = None
+) -> LoadResult:
     cmd = [need_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     script = None
     if lua:
-        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-        script.write(lua)
-        script.close()
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(lua)
         cmd += ["-s", script.name]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    if "Requests/sec" not in out or "99%" not in out:
+        raise RuntimeError(f"wrk output not understood:\n{out}")
     if script:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -105,6 +118,8 @@ def report(results: list[LoadResult], out: Path | None) -> None:
     print("| run | req/s | p50 ms | p99 ms | errors |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r.name} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
+        print(
+            f"| {r.name} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        )
     if out:
         out.write_text(json.dumps([asdict(r) for r in results], indent=2))

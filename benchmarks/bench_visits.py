@@ -41,12 +41,20 @@ def seed(env: dict[str, str]) -> None:
     store = open_event_store(settings)
     store.create_company(Company(id="bench", name="Bench"))
     # hold_minutes=1 keeps the run inside the inventory; the pool path is the same.
-    store.create_site(Site(id="site_bench", company_id="bench", site_key="bench-site",
-                           domain="b.example", hold_minutes=1))
+    store.create_site(
+        Site(
+            id="site_bench",
+            company_id="bench",
+            site_key="bench-site",
+            domain="b.example",
+            hold_minutes=1,
+        )
+    )
     store.close()
     pool = open_pool_store(settings)
-    pool.import_numbers([InventoryNumber(number=f"+7495{1000000 + i:07d}", region="RU-MOW")
-                         for i in range(NUMBERS)])
+    pool.import_numbers(
+        [InventoryNumber(number=f"+7495{1000000 + i:07d}", region="RU-MOW") for i in range(NUMBERS)]
+    )
     pool.close()
 
 
@@ -57,6 +65,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,redis")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sqlite-synchronous", default="full", choices=["full", "normal"])
     args = parser.parse_args()
 
     results = []
@@ -65,8 +74,10 @@ def main() -> None:
             env = {
                 "CALLPATH_EVENT_STORE_URL": f"sqlite:///{tmp}/events.sqlite3",
                 "CALLPATH_POOL_STORE_URL": f"sqlite:///{tmp}/pool.sqlite3"
-                if backend == "sqlite" else args.redis_url,
+                if backend == "sqlite"
+                else args.redis_url,
                 "CALLPATH_NEW_SESSIONS_PER_IP_PER_MINUTE": "0",
+                "CALLPATH_SQLITE_SYNCHRONOUS": args.sqlite_synchronous,
             }
             if backend == "redis":
                 import redis
@@ -77,16 +88,24 @@ def main() -> None:
             proc = start_service(env, port)
             try:
                 base = f"http://127.0.0.1:{port}"
-                trivial = run_wrk(f"{backend}: GET /healthz", f"{base}/healthz", args.seconds,
-                                  args.connections)
-                visits = run_wrk(f"{backend}: POST /v1/visits", f"{base}/v1/visits",
-                                 args.seconds, args.connections, lua=VISIT_LUA)
+                trivial = run_wrk(
+                    f"{backend}: GET /healthz", f"{base}/healthz", args.seconds, args.connections
+                )
+                visits = run_wrk(
+                    f"{backend}: POST /v1/visits",
+                    f"{base}/v1/visits",
+                    args.seconds,
+                    args.connections,
+                    lua=VISIT_LUA,
+                )
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
             results += [trivial, visits]
-            print(f"{backend}: visits/trivial throughput ratio "
-                  f"{visits.requests_per_s / trivial.requests_per_s:.2f}")
+            print(
+                f"{backend}: visits/trivial throughput ratio "
+                f"{visits.requests_per_s / trivial.requests_per_s:.2f}"
+            )
     report(results, args.json)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pandas as pd
 
 from pipelines.raw_schema import RAW_TABLES
-from pipelines.warehouse import day_bounds_utc, naive_utc, replace_rows, transaction
+from pipelines.warehouse import Warehouse, day_bounds_utc, naive_utc
 from realtime.domain import Company
 from realtime.store import EventStore
 
@@ -18,9 +17,7 @@ def _frame(rows: list[dict], table: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def extract_events(
-    store: EventStore, conn: duckdb.DuckDBPyConnection, company: Company, day: date
-) -> dict[str, int]:
+def extract_events(store: EventStore, wh: Warehouse, company: Company, day: date) -> dict[str, int]:
     """Replace the company's `day` partition (local calendar day) of sessions, leases
     and calls. Idempotent: running it twice leaves the same rows."""
     start, end = day_bounds_utc(day, company.timezone)
@@ -84,9 +81,9 @@ def extract_events(
         }
         for c in store.calls_between(company.id, start, end)
     ]
-    where, params = "company_id = ? and _day = ?", [company.id, day]
-    with transaction(conn):
+    where, params = "company_id = %s and _day = %s", [company.id, day]
+    with wh.transaction():  # all three tables or none
         return {
-            table: replace_rows(conn, table, _frame(rows, table), where, params)
+            table: wh.replace_rows(table, _frame(rows, table), where, params)
             for table, rows in (("sessions", sessions), ("number_leases", leases), ("calls", calls))
         }

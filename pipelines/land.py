@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import duckdb
 import pandas as pd
 
 from connectors.base import CrmConnector, SpendConnector
-from pipelines.warehouse import insert_frame, naive_utc, replace_rows, transaction
+from pipelines.warehouse import Warehouse, naive_utc
 
 
-def land_ad_spend(
-    conn: duckdb.DuckDBPyConnection, connector: SpendConnector, start: date, end: date
-) -> int:
+def land_ad_spend(wh: Warehouse, connector: SpendConnector, start: date, end: date) -> int:
     # Fetch everything before touching the warehouse: a mid-stream API failure then
     # leaves the landed partitions exactly as they were.
     loaded_at = naive_utc(datetime.now(UTC))
@@ -27,19 +24,16 @@ def land_ad_spend(
         {**r.model_dump(), "_account": connector.account, "_loaded_at": loaded_at}
         for r in connector.fetch(start, end)
     ]
-    with transaction(conn):
-        return replace_rows(
-            conn,
+    with wh.transaction():
+        return wh.replace_rows(
             "ad_spend",
             pd.DataFrame(rows),
-            "_account = ? and date_day between ? and ?",
+            "_account = %s and date_day between %s and %s",
             [connector.account, start, end],
         )
 
 
-def land_crm_deals(
-    conn: duckdb.DuckDBPyConnection, connector: CrmConnector, updated_since: datetime
-) -> int:
+def land_crm_deals(wh: Warehouse, connector: CrmConnector, updated_since: datetime) -> int:
     loaded_at = naive_utc(datetime.now(UTC))
     latest: dict[tuple[str, str], dict] = {}
     for r in connector.fetch(updated_since):
@@ -52,19 +46,18 @@ def land_crm_deals(
     if not latest:
         return 0
     frame = pd.DataFrame(list(latest.values()))
-    with transaction(conn):
-        conn.register("incoming_deals", frame)
-        try:
-            # Drop stored versions that are not newer than what arrived, then insert
-            # only arrivals that are at least as new as what stays.
-            conn.execute(
-                "delete from raw.crm_deals d using incoming_deals i"
-                " where d.crm = i.crm and d.deal_id = i.deal_id and d.updated_at <= i.updated_at"
-            )
-            newer = conn.execute(
-                "select i.* from incoming_deals i where not exists (select 1 from"
-                " raw.crm_deals d where d.crm = i.crm and d.deal_id = i.deal_id)"
-            ).df()
-            return insert_frame(conn, "crm_deals", newer)
-        finally:
-            conn.unregister("incoming_deals")
+    columns = ", ".join(wh.columns("raw.crm_deals"))
+    with wh.transaction(), wh.staged(frame, like="raw.crm_deals") as incoming:
+        # Drop stored versions that are not newer than what arrived, then insert
+        # only arrivals that are at least as new as what stays.
+        wh.execute(
+            f"delete from raw.crm_deals d using {incoming} i"
+            " where d.crm = i.crm and d.deal_id = i.deal_id and d.updated_at <= i.updated_at"
+        )
+        newer = (
+            f"from {incoming} i where not exists"
+            " (select 1 from raw.crm_deals d where d.crm = i.crm and d.deal_id = i.deal_id)"
+        )
+        (count,) = wh.fetchone(f"select count(*) {newer}")
+        wh.execute(f"insert into raw.crm_deals ({columns}) select {columns} {newer}")
+        return int(count)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,16 @@ from dbt.cli.main import dbtRunner
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 
 WAREHOUSE_PATH_ENV = "CALLPATH_WAREHOUSE_PATH"
+
+# libpq connection keyword -> the variable dbt/profiles.yml's `postgres` target reads.
+_POSTGRES_PROFILE_ENV = {
+    "host": "CALLPATH_POSTGRES_HOST",
+    "port": "CALLPATH_POSTGRES_PORT",
+    "user": "CALLPATH_POSTGRES_USER",
+    "password": "CALLPATH_POSTGRES_PASSWORD",
+    "dbname": "CALLPATH_POSTGRES_DBNAME",
+    "sslmode": "CALLPATH_POSTGRES_SSLMODE",
+}
 
 # dbt statuses that mean a node did not do its job. "warn" tests pass on purpose
 # (severity: warn); "skipped" nodes are a consequence of some failure already listed.
@@ -69,11 +79,13 @@ def dbt_build(
     target: str = "duckdb",
     select: str | None = None,
     vars: dict | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> DbtBuildResult:
     """Build (run + test) the dbt project against `target`.
 
     `warehouse_path` is the DuckDB file; the profile reads it from
-    CALLPATH_WAREHOUSE_PATH, which is set here only for the duration of the run.
+    CALLPATH_WAREHOUSE_PATH, which is set here only for the duration of the run,
+    like any extra variables in `env` (see `postgres_profile_env`).
     Raises DbtBuildError naming every failing node.
     """
     args = [
@@ -88,7 +100,8 @@ def dbt_build(
         # dbt parses --vars as YAML, and JSON is YAML that keeps values typed.
         args += ["--vars", json.dumps(vars)]
 
-    with _env(WAREHOUSE_PATH_ENV, str(Path(warehouse_path).resolve())):
+    run_env = {WAREHOUSE_PATH_ENV: str(Path(warehouse_path).resolve()), **(env or {})}
+    with _env(run_env):
         try:
             outcome = dbtRunner().invoke(args)
         finally:
@@ -132,15 +145,38 @@ def _exception_text(exception: BaseException | None) -> str | None:
     return None if exception is None else f"{type(exception).__name__}: {exception}"
 
 
+def postgres_profile_env(dsn: str) -> dict[str, str]:
+    """CALLPATH_POSTGRES_* values for the dbt `postgres` target, from a libpq DSN.
+
+    Settings hold one DSN (CALLPATH_WAREHOUSE_POSTGRES_DSN) that the pipelines connect
+    with; dbt cannot take a DSN or a connection, only a profile, and the profile reads
+    its fields from the environment. Deriving them here keeps the DSN the single source
+    of truth, so dbt always builds in the database the pipelines landed into. Keys the
+    DSN leaves out keep the profile's defaults (or whatever the environment has).
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)
+    return {
+        env_name: str(params[key])
+        for key, env_name in _POSTGRES_PROFILE_ENV.items()
+        if params.get(key) not in (None, "")
+    }
+
+
 @contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable and restore the previous state afterwards."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
+def _env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables and restore their previous state afterwards.
+
+    dbt reads its profile through `env_var()` only, so this is how a run gets its
+    connection details; restoring them keeps runs in one process independent."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -89,7 +89,7 @@ def create_app(
     app.include_router(pool_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok"}
 
     return app

@@ -253,21 +253,18 @@ def track_days(days: list[date], description: str):
 
 
 def print_e2e(settings) -> None:
-    import duckdb
+    from pipelines import warehouse
 
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        rows = conn.execute(
+    with warehouse.connect(settings) as wh:
+        rows = wh.fetchall(
             """
             select channel, coalesce(utm_source, '') as source,
                    coalesce(utm_campaign, '') as campaign,
                    sum(sessions), sum(calls), sum(leads), sum(deals), sum(revenue), sum(cost)
             from published.e2e_daily
-            group by all order by sum(sessions) desc, channel, campaign
+            group by 1, 2, 3 order by sum(sessions) desc, channel, campaign
             """
-        ).fetchall()
-    finally:
-        conn.close()
+        )
     table = Table(title="End-to-end report (published.e2e_daily, whole period)")
     for col in (
         "channel",
@@ -302,10 +299,13 @@ def print_e2e(settings) -> None:
             roi,
         )
     console.print(table)
-    console.print(
-        f"Warehouse: [bold]{settings.warehouse_path.resolve()}[/bold] "
-        f"(open with `duckdb {settings.warehouse_path}` and query published.e2e_daily)"
-    )
+    if settings.warehouse == "duckdb":
+        console.print(
+            f"Warehouse: [bold]{settings.warehouse_path.resolve()}[/bold] "
+            f"(open with `duckdb {settings.warehouse_path}` and query published.e2e_daily)"
+        )
+    else:
+        console.print("Warehouse: PostgreSQL, table published.e2e_daily")
 
 
 @pipeline_app.command("run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     event_store_url: str = Field(
         "sqlite:///var/events.sqlite3",
         description="`sqlite:///PATH` (embedded) or `mongodb://…` (production).",
+    )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite stores: `full` survives power loss; `normal` only a killed process.",
     )
     mongodb_database: str = Field("callpath", description="Database name for a mongodb:// store.")
     pool_store_url: str = Field(

@@ -16,7 +16,7 @@ def open_pool_store(settings: Settings) -> PoolStore:
 
         from realtime.pool.sqlite import SQLitePoolStore
 
-        return SQLitePoolStore(Path(url.removeprefix("sqlite:///")))
+        return SQLitePoolStore(Path(url.removeprefix("sqlite:///")), settings.sqlite_synchronous)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from realtime.pool.redis import RedisPoolStore
 

@@ -35,9 +35,11 @@ create table if not exists pool_numbers (
     former_company_id text,
     leased_until text not null default '',
     session_id text);
-create index if not exists pool_bound on pool_numbers (company_id, kind, region, leased_until);
-create index if not exists pool_inventory
-    on pool_numbers (kind, region, company_id, quarantine_until);
+-- `number` closes both indexes so "first free, ties by number" is an index walk, not a sort.
+create index if not exists pool_bound_v2
+    on pool_numbers (company_id, kind, region, leased_until, number);
+create index if not exists pool_inventory_v2
+    on pool_numbers (kind, region, company_id, quarantine_until, number);
 create table if not exists pool_bindings (
     number text not null, company_id text not null, bound_at text not null,
     released_at text, quarantine_until text);
@@ -90,8 +92,8 @@ def _state(row: tuple) -> NumberState:
 
 
 class SQLitePoolStore(SQLiteDatabase):
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path, SCHEMA)
+    def __init__(self, path: Path | str, synchronous: str = "full") -> None:
+        super().__init__(path, SCHEMA, synchronous)
 
     def import_numbers(self, numbers: list[InventoryNumber]) -> int:
         added = 0

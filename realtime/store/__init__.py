@@ -14,7 +14,7 @@ def open_event_store(settings: Settings) -> EventStore:
     if url.startswith("sqlite:///"):
         from realtime.store.sqlite import SQLiteEventStore
 
-        return SQLiteEventStore(settings.sqlite_path())
+        return SQLiteEventStore(settings.sqlite_path(), settings.sqlite_synchronous)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from realtime.store.mongo import MongoEventStore
 

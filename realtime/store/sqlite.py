@@ -69,9 +69,16 @@ def from_text(text: str | None) -> datetime | None:
 
 
 class SQLiteDatabase:
-    """One WAL-mode connection, `synchronous=full`, serialised by a lock."""
+    """One WAL-mode connection serialised by a lock.
 
-    def __init__(self, path: Path | str, schema: str) -> None:
+    `synchronous=full` (default) fsyncs every commit: a 2xx survives power loss.
+    `normal` fsyncs only at checkpoints: a commit still survives the process being
+    killed, but the last commits may be lost if the machine itself loses power.
+    """
+
+    def __init__(self, path: Path | str, schema: str, synchronous: str = "full") -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError("synchronous must be full or normal")
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +87,7 @@ class SQLiteDatabase:
             str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
         self._conn.execute("pragma journal_mode=wal")
-        self._conn.execute("pragma synchronous=full")
+        self._conn.execute(f"pragma synchronous={synchronous}")
         self._conn.execute("pragma busy_timeout=30000")
         self._conn.executescript(schema)
 
@@ -107,8 +114,8 @@ class SQLiteDatabase:
 class SQLiteEventStore(SQLiteDatabase):
     """Companies, sites, sessions, the lease history, call events and calls."""
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path, SCHEMA)
+    def __init__(self, path: Path | str, synchronous: str = "full") -> None:
+        super().__init__(path, SCHEMA, synchronous)
 
     # companies and sites -------------------------------------------------
     def create_company(self, company: Company) -> None:

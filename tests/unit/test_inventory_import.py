@@ -21,8 +21,14 @@ def test_good_rows_are_kept_and_each_bad_row_is_reported_by_line(tmp_path):
     assert numbers[2].kind == "static" and numbers[2].channel == "offline/radio"
     assert [e.line for e in errors] == [4, 5, 6, 8, 9, 10]
     messages = " | ".join(e.message for e in errors)
-    for fragment in ("not a valid phone", "repeats line 2", "ISO 3166-2", "needs company_id",
-                     "belong to the platform", "must be dynamic or static"):
+    for fragment in (
+        "not a valid phone",
+        "repeats line 2",
+        "ISO 3166-2",
+        "needs company_id",
+        "belong to the platform",
+        "must be dynamic or static",
+    ):
         assert fragment in messages
 
 
