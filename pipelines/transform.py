@@ -93,6 +93,9 @@ def dbt_build(
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", target,
+        # Only warnings and errors on the console; the full log is in dbt/logs/dbt.log,
+        # and a failure raises DbtBuildError naming every failed node anyway.
+        "--log-level", "warn",
     ]  # fmt: skip
     if select:
         args += ["--select", select]

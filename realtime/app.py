@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
 from realtime.clock import SystemClock
 from realtime.errors import install_error_handlers
 from realtime.mango.router import router as mango_router
+from realtime.middleware import BodySizeLimit
 from realtime.pool import PoolStore, open_pool_store
 from realtime.pool.geo import open_resolver
 from realtime.pool.router import router as pool_router
 from realtime.pool.service import PoolService
 from realtime.settings import Settings, get_settings
+from realtime.sites import SiteCache
 from realtime.store import EventStore, open_event_store
 from realtime.visits.router import router as visits_router
 from realtime.widget.router import router as widget_router
@@ -54,24 +55,11 @@ def create_app(
     app.state.store = store
     app.state.pool = pool
     app.state.clock = clock or SystemClock()
+    app.state.sites = SiteCache(store)
     geo = open_resolver(str(settings.geoip_path)) if settings.geoip_path else None
     app.state.pool_service = PoolService(
         pool, store, geo, new_sessions_per_ip_per_minute=settings.new_sessions_per_ip_per_minute
     )
-
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        # Refuse early on the declared length; a lying client is still cut off by uvicorn's limits.
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "error": "payload_too_large",
-                    "message": f"body over {settings.max_body_bytes} bytes",
-                },
-            )
-        return await call_next(request)
 
     # The widget calls us from clients' own sites. No cookies cross origins (the visitor
     # id is the client's first-party cookie), so any origin may call without credentials.
@@ -82,6 +70,7 @@ def create_app(
         allow_headers=["Content-Type", "Authorization", "X-Api-Key"],
         max_age=86400,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(visits_router)
     app.include_router(mango_router)

@@ -298,7 +298,9 @@ def print_e2e(settings) -> None:
             cpl,
             roi,
         )
-    console.print(table)
+    # Wide enough for every column even when stdout is not a terminal (CI logs, pipes).
+    out = console if console.is_terminal and console.width >= 120 else Console(width=150)
+    out.print(table)
     if settings.warehouse == "duckdb":
         console.print(
             f"Warehouse: [bold]{settings.warehouse_path.resolve()}[/bold] "

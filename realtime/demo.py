@@ -12,12 +12,16 @@ import ipaddress
 import json
 import random
 import shutil
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi.testclient import TestClient
+with warnings.catch_warnings():
+    # Starlette nags about its httpx transport; the in-process client is all we need.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient
 
 from realtime.app import create_app
 from realtime.clock import ManualClock
@@ -411,11 +415,18 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def reset(settings: Settings) -> None:
     """The demo owns its var dir: start from nothing so every run gives the same week."""
+    reset_event_store(settings)
     pool_path = Path(settings.pool_store_url.removeprefix("sqlite:///"))
-    for path in (settings.sqlite_path(), pool_path, settings.warehouse_path):
+    for path in (pool_path, settings.warehouse_path):
         for suffix in ("", "-wal", "-shm", ".wal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(settings.fixtures_dir, ignore_errors=True)
+
+
+def reset_event_store(settings: Settings) -> None:
+    """Forget every company, site, session and call (the warehouse is left alone)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.sqlite_path()}{suffix}").unlink(missing_ok=True)
 
 
 def demo_days(today: date, count: int = 7) -> list[date]:

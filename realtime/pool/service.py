@@ -62,7 +62,8 @@ class PoolService:
         client_ip: str | None,
         user_agent: str | None,
     ) -> Assignment:
-        """Keep the session's live number, or lease one. Mutates `session.lease_id/number`."""
+        """Keep the session's live number, or lease one. Sets `session.lease_id/number`;
+        the caller saves the session and `Assignment.lease` together (`save_visit`)."""
         hold = timedelta(minutes=site.hold_minutes)
         until = to_ms(now + hold)
         kept = self._renew(session, now, until)
@@ -98,7 +99,6 @@ class PoolService:
             leased_until=until,
             is_shared=grant.is_shared,
         )
-        self.events.save_lease(lease)
         session.lease_id, session.number = lease.id, lease.number
         return Assignment(lease.number, lease.leased_until, grant.outcome, lease)
 
@@ -113,7 +113,6 @@ class PoolService:
             return None
         lease.last_seen_at = to_ms(now)
         lease.leased_until = max(lease.leased_until, until)
-        self.events.save_lease(lease)
         return Assignment(lease.number, lease.leased_until, "kept", lease)
 
     def _fallback(self, site: Site, session: Session, why: str) -> Assignment:

@@ -171,6 +171,13 @@ class MongoEventStore:
             {"_id": session.id}, {"_id": session.id, **session.model_dump()}, upsert=True
         )
 
+    def save_visit(self, session: Session, lease: Lease | None) -> None:
+        # Two single-document writes, lease first: a session never points at a lease
+        # that is not stored. (A multi-document transaction needs a replica set.)
+        if lease is not None:
+            self.save_lease(lease)
+        self.save_session(session)
+
     def get_session(self, company_id: str, session_id: str) -> Session | None:
         doc = self._db.sessions.find_one({"_id": session_id, "company_id": company_id})
         return Session.model_validate(_aware(doc)) if doc else None

@@ -186,19 +186,22 @@ class SQLiteEventStore(SQLiteDatabase):
     # lease history -------------------------------------------------------
     def save_lease(self, lease: Lease) -> None:
         with self._tx() as c:
-            c.execute(
-                "insert or replace into leases"
-                " (id, company_id, number, leased_from, leased_until, doc)"
-                " values (?, ?, ?, ?, ?, ?)",
-                (
-                    lease.id,
-                    lease.company_id,
-                    lease.number,
-                    to_text(lease.leased_from),
-                    to_text(lease.leased_until),
-                    lease.model_dump_json(),
-                ),
-            )
+            self._write_lease(c, lease)
+
+    def _write_lease(self, c: sqlite3.Connection, lease: Lease) -> None:
+        c.execute(
+            "insert or replace into leases"
+            " (id, company_id, number, leased_from, leased_until, doc)"
+            " values (?, ?, ?, ?, ?, ?)",
+            (
+                lease.id,
+                lease.company_id,
+                lease.number,
+                to_text(lease.leased_from),
+                to_text(lease.leased_until),
+                lease.model_dump_json(),
+            ),
+        )
 
     def get_lease(self, company_id: str, lease_id: str) -> Lease | None:
         rows = self._query(
@@ -218,19 +221,28 @@ class SQLiteEventStore(SQLiteDatabase):
     # sessions ------------------------------------------------------------
     def save_session(self, session: Session) -> None:
         with self._tx() as c:
-            c.execute(
-                "insert or replace into sessions"
-                " (id, company_id, visitor_id, started_at, last_seen_at, doc)"
-                " values (?, ?, ?, ?, ?, ?)",
-                (
-                    session.id,
-                    session.company_id,
-                    session.visitor_id,
-                    to_text(session.started_at),
-                    to_text(session.last_seen_at),
-                    session.model_dump_json(),
-                ),
-            )
+            self._write_session(c, session)
+
+    def save_visit(self, session: Session, lease: Lease | None) -> None:
+        with self._tx() as c:
+            if lease is not None:
+                self._write_lease(c, lease)
+            self._write_session(c, session)
+
+    def _write_session(self, c: sqlite3.Connection, session: Session) -> None:
+        c.execute(
+            "insert or replace into sessions"
+            " (id, company_id, visitor_id, started_at, last_seen_at, doc)"
+            " values (?, ?, ?, ?, ?, ?)",
+            (
+                session.id,
+                session.company_id,
+                session.visitor_id,
+                to_text(session.started_at),
+                to_text(session.last_seen_at),
+                session.model_dump_json(),
+            ),
+        )
 
     def get_session(self, company_id: str, session_id: str) -> Session | None:
         rows = self._query(

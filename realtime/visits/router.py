@@ -60,6 +60,7 @@ async def post_visit(
 ) -> VisitOut:
     return service.record_visit(
         store,
+        request.app.state.sites,
         pool,
         settings,
         visit,
@@ -77,9 +78,12 @@ async def post_visit(
 async def post_ping(
     session_id: str,
     ping: PingIn,
+    request: Request,
     store: EventStore = Depends(get_store),
     pool: PoolService = Depends(get_pool_service),
     settings: Settings = Depends(get_settings_dep),
     clock: SystemClock = Depends(get_clock),
 ) -> VisitOut:
-    return service.ping(store, pool, settings, ping.site_key, session_id, clock.now())
+    return service.ping(
+        store, request.app.state.sites, pool, settings, ping.site_key, session_id, clock.now()
+    )

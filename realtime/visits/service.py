@@ -11,6 +11,7 @@ from realtime.errors import NotFound
 from realtime.phones import display
 from realtime.pool.service import PoolService
 from realtime.settings import Settings
+from realtime.sites import SiteCache
 from realtime.store import EventStore
 from realtime.visits.schemas import VisitIn, VisitOut
 
@@ -37,6 +38,7 @@ def _is_live(session: Session, now: datetime, timeout: timedelta) -> bool:
 
 def record_visit(
     store: EventStore,
+    sites: SiteCache,
     pool: PoolService,
     settings: Settings,
     visit: VisitIn,
@@ -44,7 +46,7 @@ def record_visit(
     user_agent: str | None,
     now: datetime,
 ) -> VisitOut:
-    site: Site | None = store.get_site_by_key(visit.site_key)
+    site: Site | None = sites.get(visit.site_key)
     if site is None:
         raise NotFound(f"unknown site_key {visit.site_key!r}")
     timeout = timedelta(minutes=settings.session_timeout_minutes)
@@ -78,6 +80,7 @@ def record_visit(
 
 def ping(
     store: EventStore,
+    sites: SiteCache,
     pool: PoolService,
     settings: Settings,
     site_key: str,
@@ -85,7 +88,7 @@ def ping(
     now: datetime,
 ) -> VisitOut:
     """Heartbeat: the page is still open, so the session and its number stay alive."""
-    site = store.get_site_by_key(site_key)
+    site = sites.get(site_key)
     if site is None:
         raise NotFound(f"unknown site_key {site_key!r}")
     session = store.get_session(site.company_id, session_id)
@@ -106,7 +109,7 @@ def _hold_number(
     user_agent: str | None,
 ) -> VisitOut:
     assignment = pool.hold(site, session, now, client_ip, user_agent)
-    store.save_session(session)
+    store.save_visit(session, assignment.lease)
     return VisitOut(
         session_id=session.id,
         visitor_id=session.visitor_id,

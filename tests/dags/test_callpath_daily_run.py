@@ -1,22 +1,18 @@
 """Run callpath_daily end to end with DAG.test() (in-process, SQLite metadata DB).
 
-`test_daily_run_real_pipeline` calls the real `pipelines.daily` on one day of demo
-data (`realtime.demo`); the other two swap
-in a recording stub to pin down the wiring (which day, which order) and the error
-path of `run_daily_dag`.  Each DAG.test() costs ~5 s.
+Every test runs the real `pipelines.daily` on one day of demo data (`realtime.demo`):
+the happy path, the day each task works on, a broken source, and no companies at all.
+Each DAG.test() costs ~5 s.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date
 from pathlib import Path
 
 import pendulum
 import pytest
 
-import pipelines
 from pipelines.orchestration import (
     PipelineRunError,
     execute_daily_dag,
@@ -52,98 +48,79 @@ def test_daily_run_real_pipeline(airflow_db: Path, callpath_settings: Settings) 
     assert result.task_states == expected
 
 
-class _RecordingDaily(types.ModuleType):
-    """Stands in for pipelines.daily; records (function, *args, settings.var_dir or None)."""
+def test_every_task_works_on_the_interval_day(airflow_db: Path, callpath_settings: Settings):
+    """The run for DAY lands DAY's partition and logs a publish for DAY: the wiring
+    passes the data interval's local day to every task, not the logical date."""
+    import duckdb
 
-    def __init__(self, fail: str | None = None, companies: tuple[str, ...] = ("c1", "c2")) -> None:
-        super().__init__("pipelines.daily")
-        self.calls: list[tuple] = []
-        self.fail = fail
-        self.companies = list(companies)
+    from realtime import demo
 
-    def _call(self, name: str, *args, settings):
-        self.calls.append((name, *args, settings.var_dir if settings else None))
-        if name == self.fail:
-            raise RuntimeError(f"{name} exploded")
+    demo.seed(callpath_settings)
+    demo.simulate_week(callpath_settings, [DAY])
+    assert run_daily_dag(DAY, callpath_settings) == "success"
 
-    def list_company_ids(self, settings=None):
-        self._call("list_company_ids", settings=settings)
-        return self.companies
-
-    def run_extract(self, company_id, day, settings=None):
-        self._call("run_extract", company_id, day, settings=settings)
-        return {"calls": 1}
-
-    def run_land_ad_spend(self, day, settings=None):
-        self._call("run_land_ad_spend", day, settings=settings)
-        return 1
-
-    def run_land_crm_deals(self, day, settings=None):
-        self._call("run_land_crm_deals", day, settings=settings)
-        return 1
-
-    def run_dbt_build(self, settings=None):
-        self._call("run_dbt_build", settings=settings)
-
-    def run_publish(self, day, settings=None):
-        self._call("run_publish", day, settings=settings)
-        return {"published": True}
+    conn = duckdb.connect(str(callpath_settings.warehouse_path), read_only=True)
+    try:
+        assert conn.execute("select distinct _day from raw.sessions").fetchall() == [(DAY,)]
+        assert conn.execute("select distinct _day from raw.calls").fetchall() == [(DAY,)]
+        assert conn.execute("select distinct run_day from published.publish_log").fetchall() == [
+            (DAY,)
+        ]
+        days = conn.execute("select distinct report_date from published.e2e_daily").fetchall()
+    finally:
+        conn.close()
+    assert (DAY,) in days
 
 
-@pytest.fixture
-def stub_daily(monkeypatch: pytest.MonkeyPatch):
-    def install(**kwargs) -> _RecordingDaily:
-        stub = _RecordingDaily(**kwargs)
-        monkeypatch.setitem(sys.modules, "pipelines.daily", stub)
-        monkeypatch.setattr(pipelines, "daily", stub, raising=False)
-        return stub
+def test_a_broken_source_fails_the_run_naming_the_task_and_publishes_nothing(
+    airflow_db: Path, callpath_settings: Settings
+) -> None:
+    from realtime import demo
 
-    return install
-
-
-def test_tasks_get_the_day_in_order(airflow_db: Path, stub_daily, tmp_path: Path) -> None:
-    stub = stub_daily()
-    settings = Settings(var_dir=tmp_path / "elsewhere")
-
-    assert run_daily_dag(DAY, settings) == "success"
-
-    var = settings.var_dir
-    calls = stub.calls
-    assert calls[0] == ("list_company_ids", var)
-    assert sorted(calls[1:3]) == [("run_extract", "c1", DAY, var), ("run_extract", "c2", DAY, var)]
-    assert calls[3:] == [
-        ("run_land_ad_spend", DAY, var),
-        ("run_land_crm_deals", DAY, var),
-        ("run_dbt_build", var),
-        ("run_publish", DAY, var),
-    ]
-
-
-def test_failed_run_names_the_failed_task(airflow_db: Path, stub_daily) -> None:
-    stub = stub_daily(fail="run_land_crm_deals")
+    demo.seed(callpath_settings)
+    demo.simulate_week(callpath_settings, [DAY])
+    deals = callpath_settings.fixtures_dir / "crm_deals.csv"
+    lines = deals.read_text().splitlines()
+    # A CRM answering with a status we do not know: landing must refuse, not guess.
+    lines[1] = (
+        lines[1]
+        .replace(",won,", ",maybe,")
+        .replace(",lost,", ",maybe,")
+        .replace(",open,", ",maybe,")
+    )
+    deals.write_text("\n".join(lines) + "\n")
 
     with pytest.raises(PipelineRunError, match="land_crm_deals") as excinfo:
-        run_daily_dag(DAY)  # retries are off for DAG.test(): fails fast
-    assert {call[-1] for call in stub.calls} == {None}  # no settings given: tasks read env
+        run_daily_dag(DAY, callpath_settings)  # retries are off for DAG.test(): fails fast
 
     err = excinfo.value
     assert err.state == "failed"
     assert err.failed_task_ids == ["land_crm_deals"]
     assert err.upstream_failed_task_ids == ["dbt_build", "publish"]
-    assert err.result.task_states["extract[1]"] == "success"
+    assert err.result.task_states["extract[0]"] == "success"
+    import duckdb
+
+    conn = duckdb.connect(str(callpath_settings.warehouse_path), read_only=True)
+    try:
+        published = conn.execute(
+            "select count(*) from information_schema.tables where table_schema = 'published'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert published == (0,)
 
 
-def test_no_companies_still_lands_builds_and_publishes(airflow_db: Path, stub_daily) -> None:
-    stub = stub_daily(companies=())
+def test_no_companies_still_lands_builds_and_publishes(
+    airflow_db: Path, callpath_settings: Settings
+) -> None:
+    from realtime import demo
 
-    result = execute_daily_dag(DAY)
+    demo.seed(callpath_settings)
+    demo.simulate_week(callpath_settings, [DAY])  # writes the spend and deal fixtures
+    demo.reset_event_store(callpath_settings)  # ...then forget every company
 
-    assert result.state == "success"
+    result = execute_daily_dag(DAY, callpath_settings)
+
+    assert result.state == "success", result
     assert result.task_states["extract"] == "skipped"  # zero mapped instances
-    assert [call[0] for call in stub.calls] == [
-        "list_company_ids",
-        "run_land_ad_spend",
-        "run_land_crm_deals",
-        "run_dbt_build",
-        "run_publish",
-    ]
+    assert result.task_states["publish"] == "success"

@@ -159,3 +159,13 @@ def test_between_queries_are_half_open_and_company_scoped(seeded):
     seeded.save_lease(_lease(8, "+74955550000", 60, 80))
     assert [x.id for x in seeded.leases_between("acme", start, end)] == ["ls7"]
     assert seeded.leases_between("globex", start, end) == []
+
+
+def test_a_visit_saves_the_session_and_its_lease_together(seeded):
+    lease = _lease(1, "+74955550000", 0, 20)
+    session = _session(1).model_copy(update={"lease_id": "ls1", "number": lease.number})
+    seeded.save_visit(session, lease)
+    assert seeded.get_session("acme", "s1").lease_id == "ls1"
+    assert seeded.get_lease("acme", "ls1") == lease
+    seeded.save_visit(session.model_copy(update={"lease_id": None}), None)
+    assert seeded.get_session("acme", "s1").lease_id is None
