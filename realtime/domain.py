@@ -140,3 +140,109 @@ class Call(BaseModel):
     is_first_call: bool = False
     is_target: bool = False
     is_missed: bool = False
+    recording_ids: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    lead_id: str | None = None
+    # Copied from the attributed session, so calls filter and export without a join.
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    utm_term: str | None = None
+    landing_url: str | None = None
+    referrer: str | None = None
+
+
+LeadTouchType = Literal["call", "form", "callback"]
+
+
+class LeadTouch(BaseModel):
+    """One contact that belongs to a lead: a call, a form, a callback request."""
+
+    type: LeadTouchType
+    ref: str  # entry_id of a call, id of a form or callback request
+    at: datetime
+    session_id: str | None = None
+
+
+class Lead(BaseModel):
+    """One person who reached out. Touches with the same phone (or email) within the
+    dedupe window belong to one lead; the first touch sets its time and attribution."""
+
+    id: str
+    company_id: str
+    phone: str | None = None
+    email: str | None = None
+    name: str | None = None
+    created_at: datetime
+    last_touch_at: datetime
+    first_touch_type: LeadTouchType
+    session_id: str | None = None  # the first touch's session: the lead's attribution
+    touches: list[LeadTouch] = Field(default_factory=list)
+
+
+class CallbackTask(BaseModel):
+    """Somebody is waiting for a call back: a callback request, or a missed call."""
+
+    id: str
+    company_id: str
+    phone: str
+    reason: Literal["callback_request", "missed_call"]
+    lead_id: str | None = None
+    ref: str  # the request id or the missed call's entry_id
+    created_at: datetime
+    status: Literal["pending", "done"] = "pending"
+    done_at: datetime | None = None
+
+
+WebhookEvent = Literal["call.started", "call.answered", "call.ended", "call.missed", "lead.created"]
+
+
+class WebhookSubscription(BaseModel):
+    id: str
+    company_id: str
+    url: str
+    events: list[WebhookEvent]
+    secret: str
+    created_at: datetime
+    active: bool = True
+
+
+class OutboxMessage(BaseModel):
+    """One webhook delivery, written in the same transaction as the change it reports."""
+
+    id: str  # also the receiver's idempotency key
+    company_id: str
+    subscription_id: str
+    event: WebhookEvent
+    payload: dict[str, Any]
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 0
+    status: Literal["pending", "delivered", "dead"] = "pending"
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class CallQuery(BaseModel):
+    """Filters for listing calls; `after` is the opaque cursor of the previous page."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    is_missed: bool | None = None
+    is_target: bool | None = None
+    is_first_call: bool | None = None
+    after: tuple[datetime, str] | None = None  # (started_at, entry_id) of the last row seen
+    limit: int = 100
+
+
+class Changes(BaseModel):
+    """Records that must be stored together (one transaction where the store has them)."""
+
+    calls: list[Call] = Field(default_factory=list)
+    leads: list[Lead] = Field(default_factory=list)
+    callbacks: list[CallbackTask] = Field(default_factory=list)
+    outbox: list[OutboxMessage] = Field(default_factory=list)

@@ -6,10 +6,24 @@ SQLite (embedded) and MongoDB implement this and share one contract test suite
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from realtime.domain import ApiKey, Call, CallEvent, Company, Lease, Session, Site
+from realtime.domain import (
+    ApiKey,
+    Call,
+    CallbackTask,
+    CallEvent,
+    CallQuery,
+    Changes,
+    Company,
+    Lead,
+    Lease,
+    OutboxMessage,
+    Session,
+    Site,
+    WebhookSubscription,
+)
 
 
 class StoreError(Exception):
@@ -51,6 +65,51 @@ class EventStore(Protocol):
         ...
 
     def list_call_events(self, company_id: str, entry_id: str) -> list[CallEvent]: ...
+    def save_changes(self, changes: Changes) -> None:
+        """Store calls, leads, callback tasks and webhook messages together: in one
+        transaction on SQLite; on MongoDB record by record, webhook messages last."""
+        ...
+
+    def list_calls(self, company_id: str, query: CallQuery) -> list[Call]:
+        """Calls by start time then entry id, oldest first, after `query.after`."""
+        ...
+
+    # leads and callbacks
+    def find_recent_lead(
+        self, company_id: str, phone: str | None, email: str | None, since: datetime
+    ) -> Lead | None:
+        """The lead with this phone (else email) whose last touch is at or after `since`."""
+        ...
+
+    def get_lead(self, company_id: str, lead_id: str) -> Lead | None: ...
+    def list_leads(
+        self,
+        company_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Lead]: ...
+    def get_callback(self, company_id: str, task_id: str) -> CallbackTask | None: ...
+    def list_callbacks(
+        self, company_id: str, status: str | None, limit: int
+    ) -> list[CallbackTask]: ...
+
+    # webhooks
+    def save_subscription(self, subscription: WebhookSubscription) -> None: ...
+    def list_subscriptions(self, company_id: str) -> list[WebhookSubscription]: ...
+    def delete_subscription(self, company_id: str, subscription_id: str) -> bool: ...
+    def claim_due_messages(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[OutboxMessage]:
+        """Pending messages due by `now`, each hidden from other workers for `lease`."""
+        ...
+
+    def save_message(self, message: OutboxMessage) -> None: ...
+    def get_message(self, company_id: str, message_id: str) -> OutboxMessage | None: ...
+    def list_messages(
+        self, company_id: str, status: str | None, limit: int
+    ) -> list[OutboxMessage]: ...
     def save_call(self, call: Call) -> None: ...
     def get_call(self, company_id: str, entry_id: str) -> Call | None: ...
     def has_earlier_call(

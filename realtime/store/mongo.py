@@ -7,21 +7,27 @@ The dedupe of raw events relies on a unique index, not on a read-then-write.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from realtime.domain import (
     ApiKey,
     Call,
+    CallbackTask,
     CallEvent,
+    CallQuery,
+    Changes,
     Company,
+    Lead,
     Lease,
+    OutboxMessage,
     Session,
     Site,
+    WebhookSubscription,
     to_ms,
 )
 from realtime.store.base import StoreError
@@ -58,6 +64,23 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("company_id", ASCENDING), ("caller_number", ASCENDING), ("started_at", ASCENDING)]
         ),
         IndexModel([("company_id", ASCENDING), ("started_at", ASCENDING)]),
+    ],
+    "leads": [
+        IndexModel(
+            [("company_id", ASCENDING), ("phone", ASCENDING), ("last_touch_at", DESCENDING)]
+        ),
+        IndexModel(
+            [("company_id", ASCENDING), ("email", ASCENDING), ("last_touch_at", DESCENDING)]
+        ),
+        IndexModel([("company_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "callbacks": [
+        IndexModel([("company_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)]),
+    ],
+    "webhook_subscriptions": [IndexModel([("company_id", ASCENDING)])],
+    "outbox": [
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
+        IndexModel([("company_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)]),
     ],
 }
 
@@ -204,11 +227,67 @@ class MongoEventStore:
         return [CallEvent.model_validate(_aware(d)) for d in docs]
 
     def save_call(self, call: Call) -> None:
-        self._db.calls.replace_one(
-            {"company_id": call.company_id, "entry_id": call.entry_id},
-            call.model_dump(),
-            upsert=True,
+        self.save_changes(Changes(calls=[call]))
+
+    def save_changes(self, changes: Changes) -> None:
+        # No multi-document transaction without a replica set: write the records first
+        # and the webhook messages last, so a message never describes unsaved data.
+        for call in changes.calls:
+            self._db.calls.replace_one(
+                {"company_id": call.company_id, "entry_id": call.entry_id},
+                call.model_dump(),
+                upsert=True,
+            )
+        for lead in changes.leads:
+            self._db.leads.replace_one(
+                {"_id": lead.id}, {"_id": lead.id, **lead.model_dump()}, upsert=True
+            )
+        for task in changes.callbacks:
+            self._db.callbacks.replace_one(
+                {"_id": task.id}, {"_id": task.id, **task.model_dump()}, upsert=True
+            )
+        for message in changes.outbox:
+            self.save_message(message)
+
+    def list_calls(self, company_id: str, query: CallQuery) -> list[Call]:
+        flt: dict[str, Any] = {"company_id": company_id}
+        started: dict[str, Any] = {}
+        if query.start:
+            started["$gte"] = to_ms(query.start)
+        if query.end:
+            started["$lt"] = to_ms(query.end)
+        if started:
+            flt["started_at"] = started
+        for name in (
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "is_missed",
+            "is_target",
+            "is_first_call",
+        ):
+            value = getattr(query, name)
+            if value is not None:
+                flt[name] = value
+        if query.after:
+            at, entry = to_ms(query.after[0]), query.after[1]
+            flt = {
+                "$and": [
+                    flt,
+                    {
+                        "$or": [
+                            {"started_at": {"$gt": at}},
+                            {"started_at": at, "entry_id": {"$gt": entry}},
+                        ]
+                    },
+                ]
+            }
+        docs = (
+            self._db.calls.find(flt)
+            .sort([("started_at", ASCENDING), ("entry_id", ASCENDING)])
+            .limit(query.limit)
         )
+        return [Call.model_validate(_aware(d)) for d in docs]
 
     def get_call(self, company_id: str, entry_id: str) -> Call | None:
         doc = self._db.calls.find_one({"company_id": company_id, "entry_id": entry_id})
@@ -226,6 +305,120 @@ class MongoEventStore:
             }
         )
         return doc is not None
+
+    # leads and callbacks -------------------------------------------------
+    def find_recent_lead(
+        self, company_id: str, phone: str | None, email: str | None, since: datetime
+    ) -> Lead | None:
+        for field, value in (("phone", phone), ("email", email)):
+            if not value:
+                continue
+            doc = self._db.leads.find_one(
+                {"company_id": company_id, field: value, "last_touch_at": {"$gte": to_ms(since)}},
+                sort=[("last_touch_at", DESCENDING)],
+            )
+            if doc:
+                return Lead.model_validate(_aware(doc))
+        return None
+
+    def get_lead(self, company_id: str, lead_id: str) -> Lead | None:
+        doc = self._db.leads.find_one({"_id": lead_id, "company_id": company_id})
+        return Lead.model_validate(_aware(doc)) if doc else None
+
+    def list_leads(
+        self,
+        company_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Lead]:
+        flt: dict[str, Any] = {"company_id": company_id}
+        created: dict[str, Any] = {}
+        if start:
+            created["$gte"] = to_ms(start)
+        if end:
+            created["$lt"] = to_ms(end)
+        if created:
+            flt["created_at"] = created
+        if after:
+            at = to_ms(after[0])
+            flt = {
+                "$and": [
+                    flt,
+                    {
+                        "$or": [
+                            {"created_at": {"$gt": at}},
+                            {"created_at": at, "_id": {"$gt": after[1]}},
+                        ]
+                    },
+                ]
+            }
+        docs = self._db.leads.find(flt).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [Lead.model_validate(_aware(d)) for d in docs.limit(limit)]
+
+    def get_callback(self, company_id: str, task_id: str) -> CallbackTask | None:
+        doc = self._db.callbacks.find_one({"_id": task_id, "company_id": company_id})
+        return CallbackTask.model_validate(_aware(doc)) if doc else None
+
+    def list_callbacks(self, company_id: str, status: str | None, limit: int) -> list[CallbackTask]:
+        flt: dict[str, Any] = {"company_id": company_id}
+        if status:
+            flt["status"] = status
+        docs = self._db.callbacks.find(flt).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [CallbackTask.model_validate(_aware(d)) for d in docs.limit(limit)]
+
+    # webhooks --------------------------------------------------------------
+    def save_subscription(self, subscription: WebhookSubscription) -> None:
+        self._db.webhook_subscriptions.replace_one(
+            {"_id": subscription.id},
+            {"_id": subscription.id, **subscription.model_dump()},
+            upsert=True,
+        )
+
+    def list_subscriptions(self, company_id: str) -> list[WebhookSubscription]:
+        docs = self._db.webhook_subscriptions.find({"company_id": company_id}).sort("_id")
+        return [WebhookSubscription.model_validate(_aware(d)) for d in docs]
+
+    def delete_subscription(self, company_id: str, subscription_id: str) -> bool:
+        result = self._db.webhook_subscriptions.delete_one(
+            {"_id": subscription_id, "company_id": company_id}
+        )
+        return result.deleted_count == 1
+
+    def claim_due_messages(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[OutboxMessage]:
+        claimed = []
+        hidden_until = to_ms(now + lease)
+        for _ in range(limit):
+            # find_one_and_update is atomic: two workers never claim the same message.
+            doc = self._db.outbox.find_one_and_update(
+                {"status": "pending", "next_attempt_at": {"$lte": to_ms(now)}},
+                {"$set": {"next_attempt_at": hidden_until}},
+                sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(OutboxMessage.model_validate(_aware(doc)))
+        return claimed
+
+    def save_message(self, message: OutboxMessage) -> None:
+        self._db.outbox.replace_one(
+            {"_id": message.id}, {"_id": message.id, **message.model_dump()}, upsert=True
+        )
+
+    def get_message(self, company_id: str, message_id: str) -> OutboxMessage | None:
+        doc = self._db.outbox.find_one({"_id": message_id, "company_id": company_id})
+        return OutboxMessage.model_validate(_aware(doc)) if doc else None
+
+    def list_messages(self, company_id: str, status: str | None, limit: int) -> list[OutboxMessage]:
+        flt: dict[str, Any] = {"company_id": company_id}
+        if status:
+            flt["status"] = status
+        docs = self._db.outbox.find(flt).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [OutboxMessage.model_validate(_aware(d)) for d in docs.limit(limit)]
 
     # batch extract -------------------------------------------------------
     def _between(self, collection: str, field: str, company_id: str, start, end):

@@ -12,17 +12,23 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from realtime.domain import (
     ApiKey,
     Call,
+    CallbackTask,
     CallEvent,
+    CallQuery,
+    Changes,
     Company,
+    Lead,
     Lease,
+    OutboxMessage,
     Session,
     Site,
+    WebhookSubscription,
     to_ms,
 )
 from realtime.store.base import StoreError
@@ -55,7 +61,24 @@ create table if not exists calls (
     started_at text not null, doc text not null,
     primary key (company_id, entry_id));
 create index if not exists calls_by_caller on calls (company_id, caller_number, started_at);
-create index if not exists calls_by_time on calls (company_id, started_at);
+create index if not exists calls_by_time on calls (company_id, started_at, entry_id);
+create table if not exists leads (
+    id text primary key, company_id text not null, phone text, email text,
+    created_at text not null, last_touch_at text not null, doc text not null);
+create index if not exists leads_by_phone on leads (company_id, phone, last_touch_at);
+create index if not exists leads_by_email on leads (company_id, email, last_touch_at);
+create index if not exists leads_by_time on leads (company_id, created_at, id);
+create table if not exists callbacks (
+    id text primary key, company_id text not null, status text not null,
+    created_at text not null, doc text not null);
+create index if not exists callbacks_by_status on callbacks (company_id, status, created_at);
+create table if not exists webhook_subscriptions (
+    id text primary key, company_id text not null, doc text not null);
+create table if not exists outbox (
+    id text primary key, company_id text not null, status text not null,
+    next_attempt_at text not null, created_at text not null, doc text not null);
+create index if not exists outbox_due on outbox (status, next_attempt_at);
+create index if not exists outbox_by_company on outbox (company_id, status, created_at);
 """
 
 
@@ -277,19 +300,80 @@ class SQLiteEventStore(SQLiteDatabase):
         return [CallEvent.model_validate_json(r[0]) for r in rows]
 
     def save_call(self, call: Call) -> None:
+        self.save_changes(Changes(calls=[call]))
+
+    def save_changes(self, changes: Changes) -> None:
         with self._tx() as c:
-            c.execute(
-                "insert or replace into calls"
-                " (company_id, entry_id, caller_number, started_at, doc)"
-                " values (?, ?, ?, ?, ?)",
-                (
-                    call.company_id,
-                    call.entry_id,
-                    call.caller_number,
-                    to_text(call.started_at),
-                    call.model_dump_json(),
-                ),
-            )
+            for call in changes.calls:
+                c.execute(
+                    "insert or replace into calls"
+                    " (company_id, entry_id, caller_number, started_at, doc)"
+                    " values (?, ?, ?, ?, ?)",
+                    (
+                        call.company_id,
+                        call.entry_id,
+                        call.caller_number,
+                        to_text(call.started_at),
+                        call.model_dump_json(),
+                    ),
+                )
+            for lead in changes.leads:
+                c.execute(
+                    "insert or replace into leads"
+                    " (id, company_id, phone, email, created_at, last_touch_at, doc)"
+                    " values (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        lead.id,
+                        lead.company_id,
+                        lead.phone,
+                        lead.email,
+                        to_text(lead.created_at),
+                        to_text(lead.last_touch_at),
+                        lead.model_dump_json(),
+                    ),
+                )
+            for task in changes.callbacks:
+                c.execute(
+                    "insert or replace into callbacks (id, company_id, status, created_at, doc)"
+                    " values (?, ?, ?, ?, ?)",
+                    (
+                        task.id,
+                        task.company_id,
+                        task.status,
+                        to_text(task.created_at),
+                        task.model_dump_json(),
+                    ),
+                )
+            for message in changes.outbox:
+                self._write_message(c, message)
+
+    def list_calls(self, company_id: str, query: CallQuery) -> list[Call]:
+        where, params = ["company_id = ?"], [company_id]
+        if query.start:
+            where.append("started_at >= ?")
+            params.append(to_text(query.start))
+        if query.end:
+            where.append("started_at < ?")
+            params.append(to_text(query.end))
+        if query.after:
+            where.append("(started_at, entry_id) > (?, ?)")
+            params += [to_text(query.after[0]), query.after[1]]
+        for name in ("utm_source", "utm_medium", "utm_campaign"):
+            value = getattr(query, name)
+            if value is not None:
+                where.append(f"json_extract(doc, '$.{name}') = ?")
+                params.append(value)
+        for name in ("is_missed", "is_target", "is_first_call"):
+            value = getattr(query, name)
+            if value is not None:
+                where.append(f"json_extract(doc, '$.{name}') = ?")
+                params.append(1 if value else 0)
+        rows = self._query(
+            f"select doc from calls where {' and '.join(where)}"
+            " order by started_at, entry_id limit ?",
+            (*params, query.limit),
+        )
+        return [Call.model_validate_json(r[0]) for r in rows]
 
     def get_call(self, company_id: str, entry_id: str) -> Call | None:
         rows = self._query(
@@ -306,6 +390,152 @@ class SQLiteEventStore(SQLiteDatabase):
             (company_id, caller_number, to_text(before), exclude_entry_id),
         )
         return bool(rows)
+
+    # leads and callbacks -------------------------------------------------
+    def find_recent_lead(
+        self, company_id: str, phone: str | None, email: str | None, since: datetime
+    ) -> Lead | None:
+        for column, value in (("phone", phone), ("email", email)):
+            if not value:
+                continue
+            rows = self._query(
+                f"select doc from leads where company_id = ? and {column} = ?"
+                " and last_touch_at >= ? order by last_touch_at desc limit 1",
+                (company_id, value, to_text(since)),
+            )
+            if rows:
+                return Lead.model_validate_json(rows[0][0])
+        return None
+
+    def get_lead(self, company_id: str, lead_id: str) -> Lead | None:
+        rows = self._query(
+            "select doc from leads where id = ? and company_id = ?", (lead_id, company_id)
+        )
+        return Lead.model_validate_json(rows[0][0]) if rows else None
+
+    def list_leads(
+        self,
+        company_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Lead]:
+        where, params = ["company_id = ?"], [company_id]
+        if start:
+            where.append("created_at >= ?")
+            params.append(to_text(start))
+        if end:
+            where.append("created_at < ?")
+            params.append(to_text(end))
+        if after:
+            where.append("(created_at, id) > (?, ?)")
+            params += [to_text(after[0]), after[1]]
+        rows = self._query(
+            f"select doc from leads where {' and '.join(where)} order by created_at, id limit ?",
+            (*params, limit),
+        )
+        return [Lead.model_validate_json(r[0]) for r in rows]
+
+    def get_callback(self, company_id: str, task_id: str) -> CallbackTask | None:
+        rows = self._query(
+            "select doc from callbacks where id = ? and company_id = ?", (task_id, company_id)
+        )
+        return CallbackTask.model_validate_json(rows[0][0]) if rows else None
+
+    def list_callbacks(self, company_id: str, status: str | None, limit: int) -> list[CallbackTask]:
+        if status:
+            rows = self._query(
+                "select doc from callbacks where company_id = ? and status = ?"
+                " order by created_at, id limit ?",
+                (company_id, status, limit),
+            )
+        else:
+            rows = self._query(
+                "select doc from callbacks where company_id = ? order by created_at, id limit ?",
+                (company_id, limit),
+            )
+        return [CallbackTask.model_validate_json(r[0]) for r in rows]
+
+    # webhooks --------------------------------------------------------------
+    def save_subscription(self, subscription: WebhookSubscription) -> None:
+        with self._tx() as c:
+            c.execute(
+                "insert or replace into webhook_subscriptions (id, company_id, doc)"
+                " values (?, ?, ?)",
+                (subscription.id, subscription.company_id, subscription.model_dump_json()),
+            )
+
+    def list_subscriptions(self, company_id: str) -> list[WebhookSubscription]:
+        rows = self._query(
+            "select doc from webhook_subscriptions where company_id = ? order by id",
+            (company_id,),
+        )
+        return [WebhookSubscription.model_validate_json(r[0]) for r in rows]
+
+    def delete_subscription(self, company_id: str, subscription_id: str) -> bool:
+        with self._tx() as c:
+            cur = c.execute(
+                "delete from webhook_subscriptions where id = ? and company_id = ?",
+                (subscription_id, company_id),
+            )
+            return cur.rowcount == 1
+
+    def _write_message(self, c: sqlite3.Connection, message: OutboxMessage) -> None:
+        c.execute(
+            "insert or replace into outbox"
+            " (id, company_id, status, next_attempt_at, created_at, doc)"
+            " values (?, ?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.company_id,
+                message.status,
+                to_text(message.next_attempt_at),
+                to_text(message.created_at),
+                message.model_dump_json(),
+            ),
+        )
+
+    def claim_due_messages(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[OutboxMessage]:
+        claimed = []
+        with self._tx() as c:
+            rows = c.execute(
+                "select doc from outbox where status = 'pending' and next_attempt_at <= ?"
+                " order by next_attempt_at, id limit ?",
+                (to_text(now), limit),
+            ).fetchall()
+            for (doc,) in rows:
+                message = OutboxMessage.model_validate_json(doc)
+                message.next_attempt_at = to_ms(now + lease)
+                self._write_message(c, message)
+                claimed.append(message)
+        return claimed
+
+    def save_message(self, message: OutboxMessage) -> None:
+        with self._tx() as c:
+            self._write_message(c, message)
+
+    def get_message(self, company_id: str, message_id: str) -> OutboxMessage | None:
+        rows = self._query(
+            "select doc from outbox where id = ? and company_id = ?", (message_id, company_id)
+        )
+        return OutboxMessage.model_validate_json(rows[0][0]) if rows else None
+
+    def list_messages(self, company_id: str, status: str | None, limit: int) -> list[OutboxMessage]:
+        if status:
+            rows = self._query(
+                "select doc from outbox where company_id = ? and status = ?"
+                " order by created_at, id limit ?",
+                (company_id, status, limit),
+            )
+        else:
+            rows = self._query(
+                "select doc from outbox where company_id = ? order by created_at, id limit ?",
+                (company_id, limit),
+            )
+        return [OutboxMessage.model_validate_json(r[0]) for r in rows]
 
     # batch extract -------------------------------------------------------
     def _between(self, table: str, column: str, company_id: str, start, end) -> list[str]:

@@ -8,7 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from realtime.domain import Call, CallEvent, Company, Lease, Session
+from realtime.domain import (
+    Call,
+    CallbackTask,
+    CallEvent,
+    Changes,
+    Company,
+    Lead,
+    LeadTouch,
+    Lease,
+    OutboxMessage,
+    Session,
+    WebhookSubscription,
+)
 from realtime.store import StoreError
 from tests.conftest import ACME, T0, seed_tenants
 
@@ -169,3 +181,147 @@ def test_a_visit_saves_the_session_and_its_lease_together(seeded):
     assert seeded.get_lease("acme", "ls1") == lease
     seeded.save_visit(session.model_copy(update={"lease_id": None}), None)
     assert seeded.get_session("acme", "s1").lease_id is None
+
+
+# --- calls listing, leads, callbacks, webhooks (issue 4) -------------------------------
+
+
+def _listed(seeded, **query):
+    from realtime.domain import CallQuery
+
+    return [c.entry_id for c in seeded.list_calls("acme", CallQuery(**query))]
+
+
+def test_calls_list_by_time_with_filters_and_a_cursor(seeded):
+    calls = [
+        _call("E1", 0).model_copy(update={"utm_source": "yandex", "is_target": True}),
+        _call("E2", 10).model_copy(update={"utm_source": "google", "is_missed": True}),
+        _call("E3", 10).model_copy(update={"utm_source": "yandex"}),
+        _call("E4", 30, company="globex").model_copy(update={"utm_source": "yandex"}),
+    ]
+    seeded.save_changes(Changes(calls=calls))
+    assert _listed(seeded) == ["E1", "E2", "E3"]
+    assert _listed(seeded, utm_source="yandex") == ["E1", "E3"]
+    assert _listed(seeded, is_missed=True) == ["E2"]
+    assert _listed(seeded, is_target=False) == ["E2", "E3"]
+    assert _listed(seeded, start=T0 + timedelta(minutes=5)) == ["E2", "E3"]
+    assert _listed(seeded, end=T0 + timedelta(minutes=10)) == ["E1"]
+    assert _listed(seeded, limit=2) == ["E1", "E2"]
+    assert _listed(seeded, after=(T0 + timedelta(minutes=10), "E2")) == ["E3"]
+
+
+def _lead(lead_id: str, phone: str | None, last_min: int, company: str = "acme") -> Lead:
+    at = T0 + timedelta(minutes=last_min)
+    return Lead(
+        id=lead_id,
+        company_id=company,
+        phone=phone,
+        email=f"{lead_id}@x.example",
+        created_at=at,
+        last_touch_at=at,
+        first_touch_type="call",
+        touches=[LeadTouch(type="call", ref=f"c-{lead_id}", at=at)],
+    )
+
+
+def test_recent_lead_is_found_by_phone_or_email_within_the_window(seeded):
+    seeded.save_changes(
+        Changes(
+            leads=[
+                _lead("L1", "+79161234567", 0),
+                _lead("L2", "+79161234567", 60),
+                _lead("G1", "+79161234567", 90, company="globex"),
+            ]
+        )
+    )
+    find = seeded.find_recent_lead
+    assert find("acme", "+79161234567", None, T0).id == "L2"
+    assert find("acme", "+79161234567", None, T0 + timedelta(minutes=61)) is None
+    assert find("acme", None, "L1@x.example", T0).id == "L1"
+    assert find("acme", "+70000000000", "L1@x.example", T0).id == "L1"
+    assert find("globex", "+79161234567", None, T0).id == "G1"
+    assert seeded.get_lead("globex", "L1") is None
+    assert [x.id for x in seeded.list_leads("acme", None, None, None, 10)] == ["L1", "L2"]
+    assert [x.id for x in seeded.list_leads("acme", None, None, (T0, "L1"), 10)] == ["L2"]
+
+
+def test_callback_tasks_list_by_status_and_company(seeded):
+    tasks = [
+        CallbackTask(
+            id="T1",
+            company_id="acme",
+            phone="+79161234567",
+            reason="missed_call",
+            ref="E1",
+            created_at=T0,
+        ),
+        CallbackTask(
+            id="T2",
+            company_id="acme",
+            phone="+79161234568",
+            reason="callback_request",
+            ref="F1",
+            created_at=T0,
+            status="done",
+            done_at=T0,
+        ),
+        CallbackTask(
+            id="T3",
+            company_id="globex",
+            phone="+79161234569",
+            reason="missed_call",
+            ref="E9",
+            created_at=T0,
+        ),
+    ]
+    seeded.save_changes(Changes(callbacks=tasks))
+    assert [t.id for t in seeded.list_callbacks("acme", "pending", 10)] == ["T1"]
+    assert [t.id for t in seeded.list_callbacks("acme", None, 10)] == ["T1", "T2"]
+    assert seeded.get_callback("acme", "T3") is None
+
+
+def _message(mid: str, due_min: int, company: str = "acme") -> OutboxMessage:
+    return OutboxMessage(
+        id=mid,
+        company_id=company,
+        subscription_id="W1",
+        event="call.started",
+        payload={"entry_id": mid},
+        created_at=T0,
+        next_attempt_at=T0 + timedelta(minutes=due_min),
+    )
+
+
+def test_due_webhook_messages_are_claimed_once_until_their_lease_ends(seeded):
+    seeded.save_changes(
+        Changes(outbox=[_message("M1", 0), _message("M2", 5), _message("M3", 0, company="globex")])
+    )
+    lease = timedelta(minutes=1)
+    first = seeded.claim_due_messages(T0, 10, lease)
+    assert sorted(m.id for m in first) == ["M1", "M3"]
+    assert seeded.claim_due_messages(T0 + timedelta(seconds=59), 10, lease) == []
+    again = seeded.claim_due_messages(T0 + timedelta(minutes=1), 10, lease)
+    assert sorted(m.id for m in again) == ["M1", "M3"]  # never acknowledged: comes back
+    delivered = seeded.get_message("acme", "M1").model_copy(update={"status": "delivered"})
+    seeded.save_message(delivered)
+    later = seeded.claim_due_messages(T0 + timedelta(minutes=10), 10, lease)
+    assert sorted(m.id for m in later) == ["M2", "M3"]
+    assert [m.id for m in seeded.list_messages("acme", "delivered", 10)] == ["M1"]
+    assert seeded.get_message("globex", "M1") is None
+
+
+def test_webhook_subscriptions_are_per_company(seeded):
+    sub = WebhookSubscription(
+        id="W1",
+        company_id="acme",
+        url="https://hook.example/",
+        events=["call.started"],
+        secret="s",
+        created_at=T0,
+    )
+    seeded.save_subscription(sub)
+    assert seeded.list_subscriptions("acme") == [sub]
+    assert seeded.list_subscriptions("globex") == []
+    assert not seeded.delete_subscription("globex", "W1")
+    assert seeded.delete_subscription("acme", "W1")
+    assert seeded.list_subscriptions("acme") == []
