@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 
 from pipelines.raw_schema import RAW_TABLES
-from pipelines.warehouse import Warehouse, day_bounds_utc, naive_utc
-from realtime.domain import Company
+from pipelines.warehouse import Warehouse, naive_utc
+from realtime.domain import Company, day_bounds_utc
 from realtime.store import EventStore
 
 

@@ -24,10 +24,9 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -357,14 +356,6 @@ def connect(settings: Settings) -> Iterator[Warehouse]:
         yield wh
     finally:
         wh.close()
-
-
-def day_bounds_utc(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """[start, end) of a local calendar day, in UTC. DST-safe: both ends are localised."""
-    tz = ZoneInfo(timezone)
-    start = datetime.combine(day, time.min, tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def naive_utc(value: datetime | None) -> datetime | None:

@@ -7,18 +7,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from realtime.callbacks.router import router as callbacks_router
+from realtime.calls.router import router as calls_router
 from realtime.clock import SystemClock
 from realtime.errors import install_error_handlers
+from realtime.leads.router import router as leads_router
 from realtime.mango.router import router as mango_router
 from realtime.middleware import BodySizeLimit
+from realtime.pbx.router import router as pbx_router
 from realtime.pool import PoolStore, open_pool_store
 from realtime.pool.geo import open_resolver
 from realtime.pool.router import router as pool_router
 from realtime.pool.service import PoolService
+from realtime.reports.router import router as reports_router
 from realtime.settings import Settings, get_settings
 from realtime.sites import SiteCache
 from realtime.store import EventStore, open_event_store
 from realtime.visits.router import router as visits_router
+from realtime.visits.sessions_router import router as sessions_router
 from realtime.widget.router import router as widget_router
 
 
@@ -76,6 +82,12 @@ def create_app(
     app.include_router(mango_router)
     app.include_router(widget_router)
     app.include_router(pool_router)
+    app.include_router(sessions_router)
+    app.include_router(calls_router)
+    app.include_router(leads_router)
+    app.include_router(callbacks_router)
+    app.include_router(reports_router)
+    app.include_router(pbx_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict:

@@ -7,8 +7,9 @@ milliseconds only, and one precision for every store keeps the contract tests ho
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +28,14 @@ def to_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+def day_bounds_utc(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, in UTC. DST-safe: both ends are localised."""
+    tz = ZoneInfo(timezone)
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
@@ -38,6 +47,10 @@ class Company(BaseModel):
     mango_api_key: str | None = None
     mango_api_salt: str | None = None
     target_talk_seconds: int = 30
+    # A caller is "first" if they never called within this many days; None = ever.
+    first_call_depth_days: int | None = None
+    # Touches with the same phone or email within this many days are one lead.
+    lead_dedupe_days: int = 30
 
 
 ExhaustionPolicy = Literal["shared", "fallback"]
@@ -163,6 +176,8 @@ class LeadTouch(BaseModel):
     ref: str  # entry_id of a call, id of a form or callback request
     at: datetime
     session_id: str | None = None
+    page: str | None = None
+    message: str | None = None
 
 
 class Lead(BaseModel):

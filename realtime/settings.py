@@ -65,6 +65,37 @@ class Settings(BaseSettings):
     spend_lookback_days: int = Field(3, description="Days of spend re-pulled each run.")
     deals_lookback_days: int = Field(7, description="Days of CRM changes re-pulled each run.")
     default_timezone: str = Field("Europe/Moscow", description="Time zone of new companies.")
+    webhooks_worker_enabled: bool = Field(
+        True, description="Run the webhook delivery worker inside `callpath serve`."
+    )
+    webhooks_poll_seconds: float = Field(
+        1.0, description="Webhook worker: pause between polls when nothing is due."
+    )
+    webhooks_timeout_seconds: float = Field(
+        10.0, description="Webhook worker: one delivery attempt's whole time limit."
+    )
+    webhooks_concurrency: int = Field(
+        32, description="Webhook worker: deliveries in flight at once (and messages per claim)."
+    )
+    webhooks_per_subscription_concurrency: int = Field(
+        4, description="Webhook worker: deliveries in flight at once to one subscription."
+    )
+    webhooks_backoff_base_seconds: float = Field(
+        10.0, description="Webhook retries: full-jitter backoff base, doubled per attempt."
+    )
+    webhooks_backoff_cap_seconds: float = Field(
+        3600.0, description="Webhook retries: the longest wait between two attempts."
+    )
+    webhooks_backoff_floor_seconds: float = Field(
+        2.0, description="Webhook retries: the shortest wait between two attempts."
+    )
+    webhooks_retry_window_hours: float = Field(
+        24.0, description="A webhook still failing this long after it was queued goes dead."
+    )
+    webhooks_allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook URLs on loopback/private networks (SSRF risk; dev and tests).",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

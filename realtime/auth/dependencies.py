@@ -10,7 +10,7 @@ from realtime.store import EventStore
 bearer = HTTPBearer(auto_error=False, description="Company API key (`callpath keys create`)")
 
 
-def company_id(
+async def company_id(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     store: EventStore = Depends(get_store),

@@ -7,13 +7,16 @@ the set of events, never on the order they arrived in.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from realtime.domain import Call, CallEvent, Company
+from realtime.domain import Call, CallEvent, Changes, Company, LeadTouch, WebhookEvent
+from realtime.leads.service import add_touch, lead_payload, window_start
 from realtime.mango.schemas import CallStateEvent, SummaryEvent
 from realtime.phones import to_e164
 from realtime.pool.base import PoolStore
 from realtime.store import EventStore
+from realtime.webhooks.service import build_messages
 
 DIRECTIONS = {0: "internal", 1: "inbound", 2: "outbound"}
 
@@ -80,6 +83,13 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
         talk = int((ended_at - answered_at).total_seconds())
         wait = int((answered_at - started_at).total_seconds())
 
+    recordings = sorted(
+        {
+            str(e.payload.get("recording_id"))
+            for e in events
+            if e.event_type in ("recording", "record_added") and e.payload.get("recording_id")
+        }
+    )
     if started_at is None:  # pragma: no cover - the router never stores an event without a time
         raise ValueError(f"call {entry_id} has no timed event")
     ended = ended_at is not None
@@ -101,6 +111,7 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
         states=states,
         is_missed=is_missed,
         is_target=(talk or 0) >= company.target_talk_seconds,
+        recording_ids=recordings,
     )
 
 
@@ -134,15 +145,119 @@ def attribute(store: EventStore, pool: PoolStore, call: Call) -> Call:
             call.attribution_reason = "unknown_number"
         # A call keeps the number bound to the company (14 days after the last call).
         pool.record_call(call.company_id, call.tracking_number, call.started_at)
+    return call
+
+
+def classify_first_call(store: EventStore, company: Company, call: Call) -> Call:
+    """First call: no earlier call from this number to this company within the depth."""
     if call.caller_number:
+        since = (
+            call.started_at - timedelta(days=company.first_call_depth_days)
+            if company.first_call_depth_days
+            else None
+        )
         call.is_first_call = not store.has_earlier_call(
-            call.company_id, call.caller_number, call.started_at, call.entry_id
+            call.company_id, call.caller_number, call.started_at, call.entry_id, since
         )
     return call
 
 
-def rebuild_call(store: EventStore, pool: PoolStore, company: Company, entry_id: str) -> Call:
+def copy_session_marks(store: EventStore, call: Call) -> Call:
+    """Carry the session's landing page, referrer and UTMs on the call itself."""
+    session = store.get_session(call.company_id, call.session_id) if call.session_id else None
+    for name in (
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+        "landing_url",
+        "referrer",
+    ):
+        setattr(call, name, getattr(session, name) if session else None)
+    return call
+
+
+def call_payload(call: Call) -> dict[str, Any]:
+    """What webhook receivers learn about a call (attribution included)."""
+    return {
+        "entry_id": call.entry_id,
+        "direction": call.direction,
+        "caller": call.caller_number,
+        "tracking_number": call.tracking_number,
+        "started_at": call.started_at.isoformat(),
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "session_id": call.session_id,
+        "attribution": call.attribution_reason,
+        "landing_page": call.landing_url,
+        "referrer": call.referrer,
+        "utm_source": call.utm_source,
+        "utm_medium": call.utm_medium,
+        "utm_campaign": call.utm_campaign,
+        "utm_content": call.utm_content,
+        "utm_term": call.utm_term,
+        "is_first_call": call.is_first_call,
+        "employee_extension": call.employee_extension,
+        "talk_seconds": call.talk_seconds if call.ended_at else None,
+        "is_target": call.is_target if call.ended_at else None,
+        "is_missed": call.is_missed if call.ended_at else None,
+        "lead_id": call.lead_id,
+    }
+
+
+def call_transitions(before: Call | None, after: Call) -> list[WebhookEvent]:
+    """Webhook events this rebuild reveals. Derived from state, not from which event
+    arrived, so duplicates and late events never fire an event twice."""
+    events: list[WebhookEvent] = []
+    if before is None:
+        events.append("call.started")
+    if after.answered_at and not (before and before.answered_at):
+        events.append("call.answered")
+    if after.ended_at and not (before and before.ended_at):
+        events.append("call.ended")
+    ended_missed = after.ended_at is not None and after.is_missed
+    if ended_missed and not (before and before.ended_at and before.is_missed):
+        events.append("call.missed")
+    return events
+
+
+def rebuild_call(
+    store: EventStore, pool: PoolStore, company: Company, entry_id: str, now: datetime
+) -> Call:
+    """Recompute the call from all its events and store it with its lead and webhooks."""
+    before = store.get_call(company.id, entry_id)
     events = store.list_call_events(company.id, entry_id)
-    call = attribute(store, pool, merge_events(company, entry_id, events))
-    store.save_call(call)
+    call = merge_events(company, entry_id, events)
+    call.tags = before.tags if before else []
+    call = copy_session_marks(
+        store, classify_first_call(store, company, attribute(store, pool, call))
+    )
+
+    changes = Changes(calls=[call])
+    lead_created = None
+    if call.direction == "inbound" and call.caller_number:
+        touch = LeadTouch(
+            type="call", ref=call.entry_id, at=call.started_at, session_id=call.session_id
+        )
+        existing = store.find_recent_lead(
+            company.id, call.caller_number, None, window_start(company, call.started_at)
+        )
+        lead, created = add_touch(existing, company, touch, call.caller_number, None)
+        call.lead_id = lead.id
+        if existing is None or lead != existing:
+            changes.leads.append(lead)
+        if created:
+            lead_created = lead
+
+    subscriptions = store.list_subscriptions(company.id)
+    if subscriptions:
+        payload = call_payload(call)
+        for event in call_transitions(before, call):
+            changes.outbox += build_messages(subscriptions, event, payload, now)
+        if lead_created is not None:
+            changes.outbox += build_messages(
+                subscriptions, "lead.created", lead_payload(lead_created), now
+            )
+    store.save_changes(changes)
     return call

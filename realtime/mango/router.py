@@ -50,3 +50,15 @@ router.add_api_route(
 router.add_api_route(
     "/events/summary", _handle("summary"), methods=["POST"], summary="Mango call summary event"
 )
+router.add_api_route(
+    "/events/recording", _handle("recording"), methods=["POST"], summary="Mango recording event"
+)
+router.add_api_route(
+    "/events/record/added",
+    _handle("record_added"),
+    methods=["POST"],
+    summary="Mango: a recording file is ready",
+)
+router.add_api_route(
+    "/result/route", _handle("route_result"), methods=["POST"], summary="Result of a route command"
+)

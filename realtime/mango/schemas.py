@@ -68,3 +68,36 @@ class SummaryEvent(BaseModel):
     end_time: IntLike
     entry_result: IntLike
     disconnect_reason: IntLike | None = None
+
+
+class RecordingEvent(BaseModel):
+    """`/events/recording`: a recording started, continued or completed."""
+
+    model_config = ConfigDict(extra="allow")
+    recording_id: StrLike = Field(min_length=1)
+    recording_state: str
+    seq: IntLike = 0
+    entry_id: StrLike = Field(min_length=1)
+    call_id: StrLike = ""
+    extension: StrLike | None = None
+    timestamp: IntLike
+    completion_code: IntLike | None = None
+
+
+class RecordAddedEvent(BaseModel):
+    """`/events/record/added`: the recording file is ready to download."""
+
+    model_config = ConfigDict(extra="allow")
+    entry_id: StrLike = Field(min_length=1)
+    recording_id: StrLike = Field(min_length=1)
+    timestamp: IntLike
+    product_id: StrLike | None = None
+    user_id: StrLike | None = None
+
+
+class RouteResult(BaseModel):
+    """`/result/route`: how a `commands/route` we sent ended."""
+
+    model_config = ConfigDict(extra="allow")
+    command_id: StrLike = Field(min_length=1)
+    result: IntLike

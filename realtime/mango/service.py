@@ -11,11 +11,38 @@ from realtime.calls.service import rebuild_call
 from realtime.domain import CallEvent, Company
 from realtime.errors import BadInput, Unauthorized
 from realtime.mango import signing
-from realtime.mango.schemas import CallStateEvent, SummaryEvent
+from realtime.mango.schemas import (
+    CallStateEvent,
+    RecordAddedEvent,
+    RecordingEvent,
+    RouteResult,
+    SummaryEvent,
+)
 from realtime.pool.base import PoolStore
 from realtime.store import EventStore
 
-EVENT_MODELS: dict[str, type[BaseModel]] = {"call": CallStateEvent, "summary": SummaryEvent}
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "call": CallStateEvent,
+    "summary": SummaryEvent,
+    "recording": RecordingEvent,
+    "record_added": RecordAddedEvent,
+    "route_result": RouteResult,
+}
+
+
+def dedupe_key(event_type: str, model: BaseModel) -> tuple[str, str, int]:
+    """(entry_id, call_id, seq) under which an event is stored once.
+
+    A route result belongs to our command, not to a call entry, so it is keyed by the
+    command id; a "record added" notice by its recording id.
+    """
+    if event_type == "route_result":
+        return f"command:{model.command_id}", "", 0
+    if event_type == "record_added":
+        return model.entry_id, model.recording_id, 0
+    if event_type == "recording":
+        return model.entry_id, f"{model.call_id}:{model.recording_id}", model.seq
+    return model.entry_id, getattr(model, "call_id", ""), getattr(model, "seq", 0)
 
 
 def authenticate(store: EventStore, form: dict[str, str]) -> Company:
@@ -59,17 +86,26 @@ def ingest(
 ) -> bool:
     """Store one event and refresh its call. Returns False for a duplicate event."""
     payload, model = parse_payload(event_type, json_text)
+    entry_id, call_id, seq = dedupe_key(event_type, model)
     event = CallEvent(
         company_id=company.id,
         event_type=event_type,
-        entry_id=model.entry_id,
-        call_id=getattr(model, "call_id", ""),
-        seq=getattr(model, "seq", 0),
+        entry_id=entry_id,
+        call_id=call_id,
+        seq=seq,
         received_at=now,
         payload=payload,
     )
     is_new = store.append_call_event(event)
-    # Rebuild even for a duplicate: a crash between storing the event and saving the
-    # call would otherwise leave the call stale until the next event.
-    rebuild_call(store, pool, company, event.entry_id)
+    if event_type != "route_result" and _has_timed_event(store, company.id, entry_id):
+        # Rebuild even for a duplicate: a crash between storing the event and saving the
+        # call would otherwise leave the call stale until the next event.
+        rebuild_call(store, pool, company, entry_id, now)
     return is_new
+
+
+def _has_timed_event(store: EventStore, company_id: str, entry_id: str) -> bool:
+    """A recording notice can beat the call's first event; the call waits for that."""
+    return any(
+        e.event_type in ("call", "summary") for e in store.list_call_events(company_id, entry_id)
+    )

@@ -113,8 +113,15 @@ class EventStore(Protocol):
     def save_call(self, call: Call) -> None: ...
     def get_call(self, company_id: str, entry_id: str) -> Call | None: ...
     def has_earlier_call(
-        self, company_id: str, caller_number: str, before: datetime, exclude_entry_id: str
-    ) -> bool: ...
+        self,
+        company_id: str,
+        caller_number: str,
+        before: datetime,
+        exclude_entry_id: str,
+        since: datetime | None = None,
+    ) -> bool:
+        """Did this caller call the company in [since, before)? (since None = ever)"""
+        ...
 
     # batch extract: half-open [start, end) in UTC
     def sessions_between(

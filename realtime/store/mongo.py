@@ -294,19 +294,26 @@ class MongoEventStore:
         return Call.model_validate(_aware(doc)) if doc else None
 
     def has_earlier_call(
-        self, company_id: str, caller_number: str, before: datetime, exclude_entry_id: str
+        self,
+        company_id: str,
+        caller_number: str,
+        before: datetime,
+        exclude_entry_id: str,
+        since: datetime | None = None,
     ) -> bool:
+        started: dict[str, Any] = {"$lt": to_ms(before)}
+        if since is not None:
+            started["$gte"] = to_ms(since)
         doc = self._db.calls.find_one(
             {
                 "company_id": company_id,
                 "caller_number": caller_number,
-                "started_at": {"$lt": to_ms(before)},
+                "started_at": started,
                 "entry_id": {"$ne": exclude_entry_id},
             }
         )
         return doc is not None
 
-    # leads and callbacks -------------------------------------------------
     def find_recent_lead(
         self, company_id: str, phone: str | None, email: str | None, since: datetime
     ) -> Lead | None:

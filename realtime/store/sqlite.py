@@ -382,16 +382,26 @@ class SQLiteEventStore(SQLiteDatabase):
         return Call.model_validate_json(rows[0][0]) if rows else None
 
     def has_earlier_call(
-        self, company_id: str, caller_number: str, before: datetime, exclude_entry_id: str
+        self,
+        company_id: str,
+        caller_number: str,
+        before: datetime,
+        exclude_entry_id: str,
+        since: datetime | None = None,
     ) -> bool:
         rows = self._query(
             "select 1 from calls where company_id = ? and caller_number = ? and started_at < ?"
-            " and entry_id != ? limit 1",
-            (company_id, caller_number, to_text(before), exclude_entry_id),
+            " and started_at >= ? and entry_id != ? limit 1",
+            (
+                company_id,
+                caller_number,
+                to_text(before),
+                to_text(since) if since else "",
+                exclude_entry_id,
+            ),
         )
         return bool(rows)
 
-    # leads and callbacks -------------------------------------------------
     def find_recent_lead(
         self, company_id: str, phone: str | None, email: str | None, since: datetime
     ) -> Lead | None:
