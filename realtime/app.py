@@ -25,6 +25,8 @@ from realtime.sites import SiteCache
 from realtime.store import EventStore, open_event_store
 from realtime.visits.router import router as visits_router
 from realtime.visits.sessions_router import router as sessions_router
+from realtime.webhooks.router import router as webhooks_router
+from realtime.webhooks.worker import start_in_background as start_webhook_worker
 from realtime.widget.router import router as widget_router
 
 
@@ -47,7 +49,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        webhooks = (
+            start_webhook_worker(app.state.store, app.state.clock, settings)
+            if settings.webhooks_worker_enabled
+            else None
+        )
         yield
+        if webhooks is not None:
+            await webhooks.stop()
         for resource in owned:
             resource.close()
 
@@ -82,6 +91,7 @@ def create_app(
     app.include_router(mango_router)
     app.include_router(widget_router)
     app.include_router(pool_router)
+    app.include_router(webhooks_router)
     app.include_router(sessions_router)
     app.include_router(calls_router)
     app.include_router(leads_router)

@@ -20,11 +20,13 @@ numbers_app = typer.Typer(help="The platform's number inventory.")
 pool_app = typer.Typer(help="Number pool housekeeping.")
 keys_app = typer.Typer(help="Company API keys for the REST API.")
 company_app = typer.Typer(help="Companies and their sites.")
+webhooks_app = typer.Typer(help="Outgoing webhooks.")
 app.add_typer(company_app, name="company")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(pool_app, name="pool")
 app.add_typer(keys_app, name="keys")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err = Console(stderr=True)
 
@@ -238,7 +240,8 @@ def demo(
     with console.status(f"Driving {days} days of visits and Mango calls through the API…"):
         result = demo_mod.simulate_week(settings, week)
     console.print(
-        f"Simulated {result.sessions} sessions, {result.calls} calls, {result.deals} deals "
+        f"Simulated {result.sessions} sessions, {result.calls} calls, "
+        f"{result.form_requests} forms and callback requests, {result.deals} deals "
         f"over {week[0]} … {week[-1]}."
     )
     for day in track_days(week, "Running the Airflow DAG callpath_daily"):
@@ -320,6 +323,46 @@ def pipeline_run(
 
     state = run_daily_dag(day.date(), get_settings())
     console.print(f"callpath_daily {day.date()}: {state}")
+
+
+@webhooks_app.command("work")
+def webhooks_work(
+    once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit."),
+) -> None:
+    """Deliver webhooks in this process (run with CALLPATH_WEBHOOKS_WORKER_ENABLED=false
+    on the service, or alongside it: claims keep workers from sending a message twice)."""
+    import asyncio
+    import signal
+
+    from realtime.clock import SystemClock
+    from realtime.settings import get_settings
+    from realtime.store import open_event_store
+    from realtime.webhooks.worker import WebhookWorker
+
+    settings = get_settings()
+    store = open_event_store(settings)
+
+    async def work() -> int:
+        worker = WebhookWorker(store, SystemClock(), None, settings)
+        try:
+            if once:
+                return await worker.run_once()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            console.print("Delivering webhooks; Ctrl-C to stop.")
+            await worker.run_forever(stop)
+            return 0
+        finally:
+            await worker.aclose()
+
+    try:
+        attempted = asyncio.run(work())
+    finally:
+        store.close()
+    if once:
+        console.print(f"Attempted {attempted} webhook delivery(ies).")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ class DemoResult:
     calls: int
     deals: int
     warehouse_path: Path
+    form_requests: int = 0
 
 
 PROXY_IP = "127.0.0.1"
@@ -283,7 +284,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     spend_rows: list[dict] = []
     deal_rows: list[dict] = []
     callers: list[str] = []
-    n_sessions = n_calls = 0
+    n_sessions = n_calls = n_leads = 0
     with TestClient(app, client=(PROXY_IP, 50000)) as client:
         mango = MangoSender(client, clock)
         for day in days:
@@ -340,6 +341,27 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                             "page_url": url + "#contacts",
                         },
                     ).raise_for_status()
+                if rng.random() < 0.06:  # a web form or a callback request
+                    kind_of_lead = rng.choice(["form", "callback"])
+                    # Some are people who already called: they stay one lead.
+                    phone = (
+                        rng.choice(callers)
+                        if callers and rng.random() < 0.3
+                        else f"+79{rng.randrange(10**9):09d}"
+                    )
+                    client.post(
+                        "/v1/leads",
+                        json={
+                            "type": kind_of_lead,
+                            "site_key": SITE_KEY,
+                            "session_id": visit["session_id"],
+                            "phone": phone,
+                            "name": rng.choice(["Anna", "Ivan", "Olga", "Pavel"]),
+                            "page": url,
+                            "idempotency_key": f"demo-{day}-{n_sessions}",
+                        },
+                    ).raise_for_status()
+                    n_leads += 1
                 if rng.random() < 0.12 and visit["number"]:
                     if callers and rng.random() < 0.2:
                         caller = rng.choice(callers)  # a returning caller
@@ -402,7 +424,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     store.close()
     write_csv(settings.fixtures_dir / "ad_spend.csv", spend_rows)
     write_csv(settings.fixtures_dir / "crm_deals.csv", deal_rows)
-    return DemoResult(days, n_sessions, n_calls, len(deal_rows), settings.warehouse_path)
+    return DemoResult(days, n_sessions, n_calls, len(deal_rows), settings.warehouse_path, n_leads)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

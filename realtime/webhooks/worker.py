@@ -136,7 +136,11 @@ class WebhookWorker:
         for message in deferred:
             message.next_attempt_at = to_ms(now)
             await asyncio.to_thread(self.store.save_message, message)
-        await asyncio.gather(*attempts)
+        for outcome in await asyncio.gather(*attempts, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                # Most likely the store: the message stays claimed and is retried after
+                # its lease, which is what at-least-once needs.
+                log.error("webhook worker: could not record an attempt: %r", outcome)
         return len(attempts)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -214,15 +218,17 @@ class WebhookWorker:
                     if response.is_success:
                         return None
                     excerpt = await self._excerpt(response)
-                    return f"HTTP {response.status_code}: {excerpt}".rstrip(": ")
-        except TimeoutError:
-            return f"timed out after {self.timeout:g} s"
-        except httpx.TimeoutException:
+                    return f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
+        except (TimeoutError, httpx.TimeoutException):
             return f"timed out after {self.timeout:g} s"
         except RefusedTarget as exc:
             return str(exc)
-        except (httpx.HTTPError, OSError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS] or type(exc).__name__
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
+        except Exception as exc:
+            # Whatever else breaks is this attempt's failure, not the whole run's.
+            log.exception("webhook worker: unexpected error delivering %s", message.id)
+            return f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
 
     @staticmethod
     async def _excerpt(response: httpx.Response) -> str:
