@@ -59,39 +59,62 @@ RAW_TABLES: dict[str, str] = {
         is_missed           boolean   not null,
         _day                date      not null
     """,
-    # Fivetran ad_reporting's unified shape plus load metadata.
-    "ad_spend": """
-        date_day        date          not null,
-        platform        varchar       not null,
-        account_id      varchar       not null,
-        campaign_id     varchar       not null,
-        campaign_name   varchar,
-        clicks          bigint        not null,
-        impressions     bigint        not null,
-        spend           decimal(18,2) not null,
-        currency        varchar       not null,
-        _account        varchar       not null,
-        _loaded_at      timestamp     not null
-    """,
-    "crm_deals": """
-        crm             varchar       not null,
-        deal_id         varchar       not null,
-        company_id      varchar       not null,
-        created_at      timestamp     not null,
-        updated_at      timestamp     not null,
-        closed_at       timestamp,
-        status          varchar       not null,
-        amount          decimal(18,2) not null,
-        currency        varchar       not null,
-        contact_phone   varchar,
-        session_id      varchar,
-        utm_source      varchar,
-        utm_medium      varchar,
-        utm_campaign    varchar,
-        _account        varchar       not null,
-        _loaded_at      timestamp     not null
-    """,
 }
+
+# Fivetran ad_reporting's unified shape plus load metadata, one table per platform.
+AD_SPEND_COLUMNS = """
+    date_day            date          not null,
+    platform            varchar       not null,
+    account_id          varchar       not null,
+    campaign_id         varchar       not null,
+    campaign_name       varchar,
+    clicks              bigint        not null,
+    impressions         bigint        not null,
+    spend               decimal(18,2) not null,
+    currency            varchar       not null,
+    url_template        varchar,
+    _account            varchar       not null,
+    _loaded_at          timestamp     not null
+"""
+CRM_DEAL_COLUMNS = """
+    crm                 varchar       not null,
+    deal_id             varchar       not null,
+    company_id          varchar       not null,
+    created_at          timestamp     not null,
+    updated_at          timestamp     not null,
+    closed_at           timestamp,
+    status              varchar       not null,
+    amount              decimal(18,2) not null,
+    currency            varchar       not null,
+    contact_id          varchar,
+    contact_phone       varchar,
+    responsible_user_id varchar,
+    session_id          varchar,
+    utm_source          varchar,
+    utm_medium          varchar,
+    utm_campaign        varchar,
+    _account            varchar       not null,
+    _loaded_at          timestamp     not null
+"""
+# One row per contact phone: matching deals to leads and smart redirect both look up
+# by phone.
+CRM_CONTACT_COLUMNS = """
+    crm                 varchar       not null,
+    contact_id          varchar       not null,
+    company_id          varchar       not null,
+    phone               varchar       not null,
+    name                varchar,
+    responsible_user_id varchar,
+    updated_at          timestamp     not null,
+    _account            varchar       not null,
+    _loaded_at          timestamp     not null
+"""
+SPEND_PLATFORMS = ("yandex_direct", "google_ads")
+CRMS = ("amocrm", "bitrix24")
+
+RAW_TABLES.update({f"ad_spend_{p}": AD_SPEND_COLUMNS for p in SPEND_PLATFORMS})
+RAW_TABLES.update({f"crm_deals_{c}": CRM_DEAL_COLUMNS for c in CRMS})
+RAW_TABLES.update({f"crm_contacts_{c}": CRM_CONTACT_COLUMNS for c in CRMS})
 
 
 def create_raw_tables(conn) -> None:
