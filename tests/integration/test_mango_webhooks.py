@@ -225,3 +225,27 @@ def test_json_field_is_verified_byte_for_byte_as_received(api):
     pretty = json.dumps(call_event(1, "Appeared"), indent=2, ensure_ascii=False)
     assert post(client, "/mango/events/call", mango_form(pretty)).status_code == 200
     assert store.get_call("acme", "E1") is not None
+
+
+def test_an_oversized_event_is_refused_before_it_is_read(api):
+    client, store = api
+    event = call_event(1, "Appeared", padding="x" * 70_000)
+    r = post(client, "/mango/events/call", mango_form(event))
+    assert r.status_code == 413
+    assert store.list_call_events("acme", "E1") == []
+
+
+def test_a_replayed_event_changes_nothing(api):
+    """Mango signs no timestamp, so a replay is indistinguishable from Mango's own retry:
+    it is acknowledged as a duplicate and stores nothing new."""
+    client, store = api
+    form = mango_form(call_event(1, "Appeared"))
+    post(client, "/mango/events/call", form)
+    before = store.get_call("acme", "E1")
+    for _ in range(3):
+        assert post(client, "/mango/events/call", form).json() == {
+            "result": "ok",
+            "duplicate": True,
+        }
+    assert store.get_call("acme", "E1") == before
+    assert len(store.list_call_events("acme", "E1")) == 1
