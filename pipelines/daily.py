@@ -49,7 +49,12 @@ def run_land_crm_deals(day: date, settings: Settings | None = None) -> int:
     connector = CsvDealsConnector(CsvConfig(path=settings.fixtures_dir / "crm_deals.csv"))
     since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
     with warehouse.connect(settings) as wh:
-        return land.land_crm_deals(wh, connector, since)
+        deals = land.land_crm_deals(wh, connector, since)
+        # Contacts carry the phones that match deals to callers; connectors that
+        # cannot list them (the CSV fixture) land deals only.
+        if hasattr(connector, "fetch_contacts"):
+            land.land_crm_contacts(wh, connector, since)
+        return deals
 
 
 def run_dbt_build(settings: Settings | None = None) -> None:

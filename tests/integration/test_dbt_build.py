@@ -84,9 +84,10 @@ def _spend(day, platform, account_id, campaign_id, campaign_name, spend):
     }
 
 
-def _deal(deal_id, status, amount, *, phone=None, session_id=None, utm=(None, None, None)):
+def _deal(deal_id, status, amount, *, phone=None, session_id=None, utm=(None, None, None),
+          crm="amocrm", contact_id=None):  # fmt: skip
     return {
-        "crm": "amocrm",
+        "crm": crm,
         "deal_id": deal_id,
         "company_id": COMPANY,
         "created_at": _at(D2, "15:00"),
@@ -95,12 +96,26 @@ def _deal(deal_id, status, amount, *, phone=None, session_id=None, utm=(None, No
         "status": status,
         "amount": Decimal(amount),
         "currency": "RUB",
+        "contact_id": contact_id,
         "contact_phone": phone,
         "session_id": session_id,
         "utm_source": utm[0],
         "utm_medium": utm[1],
         "utm_campaign": utm[2],
-        "_account": "acme.amocrm.ru",
+        "_account": f"acme.{crm}.ru",
+        "_loaded_at": _at(D2, "23:00"),
+    }
+
+
+def _contact(crm, contact_id, phone, name=None):
+    return {
+        "crm": crm,
+        "contact_id": contact_id,
+        "company_id": COMPANY,
+        "phone": phone,
+        "name": name,
+        "updated_at": _at(D2, "16:00"),
+        "_account": f"acme.{crm}.ru",
         "_loaded_at": _at(D2, "23:00"),
     }
 
@@ -134,21 +149,34 @@ RAW_ROWS: dict[str, list[dict]] = {
         # outbound: neither a call in the report nor a lead
         _call("e7", D2, "12:00", "+79161111111", direction="outbound"),
     ],
-    "ad_spend": [
+    "ad_spend_yandex_direct": [
         _spend(D1, "yandex_direct", "ya-1", "70112233", "Brand Moscow", "1500.00"),
         _spend(D2, "yandex_direct", "ya-1", "70112233", "Brand Moscow", "900.50"),
         _spend(D2, "yandex_direct", "ya-1", "70119999", "Retargeting", "120.00"),
+    ],
+    "ad_spend_google_ads": [
         _spend(D1, "google_ads", "g-1", "555001", "Search RU", "700.00"),
         _spend(D2, "google_ads", "g-1", "555001", "Search RU", "300.00"),
         _spend(D1, "google_ads", "g-1", "999999", "Unvisited Campaign", "250.00"),
     ],
-    "crm_deals": [
+    "crm_deals_amocrm": [
         # typed by a manager; normalises to the yandex caller's number
         _deal("d1", "won", "50000.00", phone="8 (916) 111-11-11"),
         _deal("d2", "lost", "10000.00", session_id="s_g1", phone="+79990000001"),
         _deal("d3", "open", "20000.00", phone="+79990000002", utm=("google", "cpc", "555001")),
         # matches no lead: not in the report
         _deal("d4", "won", "7000.00", phone="+79998887766"),
+    ],
+    "crm_deals_bitrix24": [
+        # same deal id in another CRM: another deal; matches no lead either
+        _deal("d4", "won", "3000.00", phone="+79998887700", crm="bitrix24", contact_id="42"),
+    ],
+    "crm_contacts_amocrm": [
+        _contact("amocrm", "7", "+79161111111", "Ivan"),
+        _contact("amocrm", "7", "+79990000001", "Ivan"),
+    ],
+    "crm_contacts_bitrix24": [
+        _contact("bitrix24", "42", "+79998887700"),
     ],
 }
 
@@ -267,16 +295,49 @@ def test_repeat_caller_within_dedupe_window_makes_one_lead_but_two_calls(warehou
 def test_deals_match_leads_by_phone_session_and_utm_and_unmatched_deals_stay_out(warehouse):
     rows = _query(
         warehouse,
-        "select deal_id, lead_id, match_method from main.int_deals__matched order by deal_id",
+        "select deal_id, lead_id, match_method from main.int_deals__matched order by deal_id, crm",
     )
     assert rows == [
         ("d1", "acme:e1", "phone"),
         ("d2", "acme:e5", "session_id"),
         ("d3", "acme:e5", "utm"),
         ("d4", None, None),
+        ("d4", None, None),  # the bitrix24 one
     ]
     [(revenue,)] = _query(warehouse, "select sum(revenue) from main.e2e_daily")
     assert revenue == Decimal("50000.00")
+
+
+def test_every_crm_and_platform_is_stacked_into_the_intermediate_models(warehouse):
+    assert _query(
+        warehouse,
+        "select platform, count(*), sum(spend) from main.int_ad_reporting__campaign_daily"
+        " group by 1 order by 1",
+    ) == [("google_ads", 3, Decimal("1250.00")), ("yandex_direct", 3, Decimal("2520.50"))]
+    assert _query(
+        warehouse, "select deal_key, contact_key from main.int_crm__deals order by 1"
+    ) == [
+        ("amocrm:acme.amocrm.ru:d1", None),
+        ("amocrm:acme.amocrm.ru:d2", None),
+        ("amocrm:acme.amocrm.ru:d3", None),
+        ("amocrm:acme.amocrm.ru:d4", None),
+        ("bitrix24:acme.bitrix24.ru:d4", "bitrix24:acme.bitrix24.ru:42"),
+    ]
+    assert _query(
+        warehouse,
+        "select contact_key, phone, contact_name from main.int_crm__contacts order by 1, 2",
+    ) == [
+        ("amocrm:acme.amocrm.ru:7", "+79161111111", "Ivan"),
+        ("amocrm:acme.amocrm.ru:7", "+79990000001", "Ivan"),
+        ("bitrix24:acme.bitrix24.ru:42", "+79998887700", None),
+    ]
+
+
+def test_empty_raw_tables_build_an_empty_report(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    _load_duckdb(path, {})
+    assert dbt_build(path).failures == ()
+    assert _query(path, "select count(*) from main.e2e_daily") == [(0,)]
 
 
 def test_e2e_daily_lands_in_main_with_its_contracted_columns(warehouse):

@@ -9,8 +9,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from connectors.base import DealRecord, SourceError, SpendRecord
-from pipelines import land, warehouse
+from connectors.base import ContactRecord, DealRecord, SourceError, SpendRecord
+from pipelines import daily, land, warehouse
 from pipelines.extract import extract_events
 from realtime.domain import Call, Lease, Session
 from realtime.store.sqlite import SQLiteEventStore
@@ -107,10 +107,18 @@ class ListSpend:
                 yield r
 
 
-def spend(day: date, amount: str, campaign: str = "c1") -> SpendRecord:
+class PlatformSpend(ListSpend):
+    """A connector of one platform, as the API connectors are: it owns that table only."""
+
+    platform = "google_ads"
+
+
+def spend(
+    day: date, amount: str, campaign: str = "c1", platform: str = "yandex_direct"
+) -> SpendRecord:
     return SpendRecord(
         date_day=day,
-        platform="yandex_direct",
+        platform=platform,
         account_id="acct-1",
         campaign_id=campaign,
         campaign_name="C",
@@ -127,7 +135,9 @@ def test_spend_restated_for_a_day_replaces_that_day_and_keeps_older_days(setting
         land.land_ad_spend(conn, ListSpend([spend(d0, "100.00"), spend(d1, "50.00")]), d0, d1)
         land.land_ad_spend(conn, ListSpend([spend(d1, "75.50")]), d1, d1)
         land.land_ad_spend(conn, ListSpend([spend(d1, "75.50")]), d1, d1)
-        got = conn.execute("select date_day, spend from raw.ad_spend order by 1").fetchall()
+        got = conn.execute(
+            "select date_day, spend from raw.ad_spend_yandex_direct order by 1"
+        ).fetchall()
     assert got == [(d0, Decimal("100.00")), (d1, Decimal("75.50"))]
 
 
@@ -139,8 +149,49 @@ def test_failing_spend_source_leaves_landed_data_untouched(settings):
             land.land_ad_spend(
                 conn, ListSpend([spend(d0, "1.00"), spend(d0, "2.00", "c2")], fail_after=1), d0, d0
             )
-        got = conn.execute("select spend from raw.ad_spend").fetchall()
+        got = conn.execute("select spend from raw.ad_spend_yandex_direct").fetchall()
     assert got == [(Decimal("100.00"),)]
+
+
+def _spend_rows(conn) -> dict[str, list[tuple]]:
+    return {
+        platform: conn.execute(
+            f"select date_day, campaign_id, spend from raw.ad_spend_{platform} order by 1, 2"
+        ).fetchall()
+        for platform in ("yandex_direct", "google_ads")
+    }
+
+
+def test_spend_lands_in_the_table_of_its_platform(settings):
+    d0, d1 = MSK_DAY, MSK_DAY + timedelta(days=1)
+    mixed = [spend(d0, "100.00"), spend(d0, "7.00", "g1", "google_ads")]
+    with warehouse.connect(settings) as conn:
+        assert land.land_ad_spend(conn, ListSpend(mixed), d0, d0) == 2
+        first = _spend_rows(conn)
+        # without a declared platform the connector owns its window in every table
+        land.land_ad_spend(conn, ListSpend([spend(d0, "90.00")]), d0, d0)
+        second = _spend_rows(conn)
+        # a google_ads connector replaces google_ads only
+        land.land_ad_spend(conn, PlatformSpend([spend(d1, "8.00", "g1", "google_ads")]), d0, d1)
+        third = _spend_rows(conn)
+    assert first == {
+        "yandex_direct": [(d0, "c1", Decimal("100.00"))],
+        "google_ads": [(d0, "g1", Decimal("7.00"))],
+    }
+    assert second == {"yandex_direct": [(d0, "c1", Decimal("90.00"))], "google_ads": []}
+    assert third == {
+        "yandex_direct": [(d0, "c1", Decimal("90.00"))],
+        "google_ads": [(d1, "g1", Decimal("8.00"))],
+    }
+
+
+def test_a_record_of_another_platform_than_declared_lands_nothing(settings):
+    d0 = MSK_DAY
+    with warehouse.connect(settings) as conn:
+        land.land_ad_spend(conn, PlatformSpend([spend(d0, "8.00", "g1", "google_ads")]), d0, d0)
+        with pytest.raises(ValueError, match="declares platform 'google_ads'"):
+            land.land_ad_spend(conn, PlatformSpend([spend(d0, "1.00")]), d0, d0)
+        assert _spend_rows(conn)["google_ads"] == [(d0, "g1", Decimal("8.00"))]
 
 
 class ListDeals:
@@ -151,6 +202,73 @@ class ListDeals:
 
     def fetch(self, updated_since) -> Iterator[DealRecord]:
         yield from (r for r in self.records if r.updated_at >= updated_since)
+
+
+class ListContacts(ListDeals):
+    def fetch(self, updated_since) -> Iterator[DealRecord]:
+        return iter(())
+
+    def fetch_contacts(self, updated_since) -> Iterator[ContactRecord]:
+        yield from (r for r in self.records if r.updated_at >= updated_since)
+
+
+def contact(
+    contact_id: str, updated: str, *phones: str, name: str = "Ivan", crm: str = "amocrm"
+) -> ContactRecord:
+    return ContactRecord(
+        crm=crm,
+        contact_id=contact_id,
+        company_id="acme",
+        phones=list(phones),
+        name=name,
+        responsible_user_id="u1",
+        updated_at=datetime.fromisoformat(updated),
+    )
+
+
+CONTACTS_SINCE = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
+CONTACTS_SQL = (
+    "select contact_id, phone, name, updated_at from raw.crm_contacts_amocrm order by 1, 2"
+)
+
+
+def land_contacts_story(wh) -> tuple[list[int], list[tuple], list[tuple]]:
+    """The contact upsert story both engines must tell the same way; returns the
+    counts landed, the rows after the first landing, and the rows at the end."""
+    t1, t2, t3 = (f"2026-11-1{d}T10:00:00+00:00" for d in (0, 1, 2))
+    first = ListContacts(
+        [
+            contact("1", t1, "+79160000001", "+79160000002", "+79160000001"),
+            contact("2", t1, "+79160000003"),
+            # in Bitrix24: another table, untouched by amoCRM's contact 1
+            contact("1", t1, "+79160000009", crm="bitrix24"),
+        ]
+    )
+    counts = [land.land_crm_contacts(wh, first, CONTACTS_SINCE)]
+    after_first = wh.fetchall(CONTACTS_SQL)
+    newer = ListContacts([contact("1", t3, "+79160000005", name="Ivan P."), contact("2", t2)])
+    older = ListContacts([contact("1", t2, "+79160000006")])
+    counts += [
+        land.land_crm_contacts(wh, newer, CONTACTS_SINCE),
+        land.land_crm_contacts(wh, older, CONTACTS_SINCE),
+        land.land_crm_contacts(wh, newer, CONTACTS_SINCE),  # the same versions again
+    ]
+    (bitrix,) = wh.fetchone("select count(*) from raw.crm_contacts_bitrix24")
+    assert bitrix == 1
+    return counts, after_first, wh.fetchall(CONTACTS_SQL)
+
+
+def assert_contacts_story(counts, after_first, final) -> None:
+    at = datetime(2026, 11, 10, 10, 0)
+    assert after_first == [
+        ("1", "+79160000001", "Ivan", at),
+        ("1", "+79160000002", "Ivan", at),
+        ("2", "+79160000003", "Ivan", at),
+    ]
+    # contact 1: its newer phones replace both stored ones; the older version is
+    # ignored; contact 2 arrived without phones and has none left
+    assert counts == [4, 1, 0, 1]
+    assert final == [("1", "+79160000005", "Ivan P.", datetime(2026, 11, 12, 10, 0))]
 
 
 def deal(deal_id: str, updated: str, status: str = "open", amount: str = "1000") -> DealRecord:
@@ -187,7 +305,7 @@ def test_deals_upsert_by_id_and_an_older_version_never_wins(settings):
             conn, ListDeals([deal("1", "2026-11-12T10:00:00+00:00", "won", "5000")]), since
         )
         got = conn.execute(
-            "select deal_id, status, amount from raw.crm_deals order by 1"
+            "select deal_id, status, amount from raw.crm_deals_amocrm order by 1"
         ).fetchall()
     assert got == [("1", "won", Decimal("5000.00")), ("2", "open", Decimal("1000.00"))]
 
@@ -196,8 +314,48 @@ def test_raw_timestamps_land_as_naive_utc(settings):
     since = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
     with warehouse.connect(settings) as conn:
         land.land_crm_deals(conn, ListDeals([deal("1", "2026-11-10T13:00:00+03:00")]), since)
-        (updated,) = conn.execute("select updated_at from raw.crm_deals").fetchone()
+        (updated,) = conn.execute("select updated_at from raw.crm_deals_amocrm").fetchone()
     assert updated == datetime(2026, 11, 10, 10, 0)
+
+
+def test_contacts_upsert_replaces_phones_ignores_older_versions_and_is_idempotent(settings):
+    with warehouse.connect(settings) as wh:
+        assert_contacts_story(*land_contacts_story(wh))
+        # another account of the same CRM has contacts of its own with the same ids
+        other = ListContacts([contact("1", "2026-11-01T10:00:00+00:00", "+79160000007")])
+        other.account = "crm-2"
+        assert land.land_crm_contacts(wh, other, CONTACTS_SINCE) == 1
+        (count,) = wh.fetchone("select count(*) from raw.crm_contacts_amocrm")
+    assert count == 2
+
+
+def test_deals_of_two_accounts_with_the_same_id_are_two_deals(settings):
+    since = datetime.fromisoformat("2026-11-01T00:00:00+00:00")
+    other = ListDeals([deal("1", "2026-11-09T10:00:00+00:00", "lost")])
+    other.account = "crm-2"
+    with warehouse.connect(settings) as wh:
+        land.land_crm_deals(wh, ListDeals([deal("1", "2026-11-10T10:00:00+00:00")]), since)
+        land.land_crm_deals(wh, other, since)
+        got = wh.fetchall("select _account, status from raw.crm_deals_amocrm order by 1")
+    assert got == [("crm-1", "open"), ("crm-2", "lost")]
+
+
+def test_daily_lands_contacts_when_the_crm_connector_lists_them(settings, monkeypatch):
+    class CsvDealsWithContacts(daily.CsvDealsConnector):
+        def fetch_contacts(self, updated_since) -> Iterator[ContactRecord]:
+            yield contact("1", "2025-03-10T10:00:00+00:00", "+79160000001")
+
+    settings.fixtures_dir.mkdir(parents=True, exist_ok=True)
+    (settings.fixtures_dir / "crm_deals.csv").write_text(
+        "crm,deal_id,company_id,created_at,updated_at,status,amount,currency\n"
+        "amocrm,1,acme,2025-03-10T09:00:00+00:00,2025-03-10T09:00:00+00:00,open,10,RUB\n"
+    )
+    monkeypatch.setattr(daily, "CsvDealsConnector", CsvDealsWithContacts)
+    assert daily.run_land_crm_deals(date(2025, 3, 10), settings) == 1
+    with warehouse.connect(settings) as wh:
+        assert wh.fetchall("select contact_id, phone from raw.crm_contacts_amocrm") == [
+            ("1", "+79160000001")
+        ]
 
 
 def test_a_warehouse_file_opens_for_analysts_read_only(settings):

@@ -26,7 +26,14 @@ from realtime.domain import Call, Lease, Session
 from realtime.settings import Settings
 from realtime.store.sqlite import SQLiteEventStore
 from tests.conftest import ACME, seed_tenants
-from tests.integration.test_extract_and_land import ListDeals, ListSpend, deal, spend
+from tests.integration.test_extract_and_land import (
+    ListDeals,
+    ListSpend,
+    assert_contacts_story,
+    deal,
+    land_contacts_story,
+    spend,
+)
 
 SERVER_DSN = os.environ.get(
     "CALLPATH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -91,7 +98,17 @@ def test_connect_picks_postgres_and_creates_the_raw_schema(pg_settings):
             "select table_name from information_schema.tables where table_schema = %s order by 1",
             ["raw"],
         )
-    assert tables == [("ad_spend",), ("calls",), ("crm_deals",), ("number_leases",), ("sessions",)]
+    assert tables == [
+        ("ad_spend_google_ads",),
+        ("ad_spend_yandex_direct",),
+        ("calls",),
+        ("crm_contacts_amocrm",),
+        ("crm_contacts_bitrix24",),
+        ("crm_deals_amocrm",),
+        ("crm_deals_bitrix24",),
+        ("number_leases",),
+        ("sessions",),
+    ]
     with warehouse.connect(pg_settings):  # a second open finds everything in place
         pass
     assert warehouse.dbt_build_schema(pg_settings) == "analytics"
@@ -132,11 +149,11 @@ def test_frames_land_typed_with_pandas_nulls_as_null(pg_settings):
         }
     )
     with warehouse.connect(pg_settings) as wh:
-        assert wh.insert_frame("crm_deals", frame) == 1
+        assert wh.insert_frame("crm_deals_amocrm", frame) == 1
         assert wh.insert_frame("calls", calls) == 2
         deals = wh.fetchall(
             "select created_at, closed_at, amount, contact_phone, session_id, utm_source"
-            " from raw.crm_deals"
+            " from raw.crm_deals_amocrm"
         )
         landed_calls = wh.fetchall(
             "select entry_id, wait_seconds, is_target, is_missed, _day, answered_at"
@@ -211,7 +228,7 @@ def test_spend_restatement_and_failing_source_on_postgres(pg_settings):
             land.land_ad_spend(
                 wh, ListSpend([spend(d0, "1.00"), spend(d0, "2.00", "c2")], fail_after=1), d0, d0
             )
-        got = wh.fetchall("select date_day, spend from raw.ad_spend order by 1")
+        got = wh.fetchall("select date_day, spend from raw.ad_spend_yandex_direct order by 1")
     assert got == [(d0, Decimal("100.00")), (d1, Decimal("75.50"))]
 
 
@@ -231,7 +248,7 @@ def test_deals_upsert_keeps_the_latest_version_on_postgres(pg_settings):
         assert land.land_crm_deals(wh, older, since) == 0
         assert land.land_crm_deals(wh, newer, since) == 1
         got = wh.fetchall(
-            "select deal_id, status, amount, updated_at from raw.crm_deals order by 1"
+            "select deal_id, status, amount, updated_at from raw.crm_deals_amocrm order by 1"
         )
         leftovers = wh.fetchall(
             "select relname from pg_class where relname like %s", ["\\_staged\\_%"]
@@ -240,6 +257,15 @@ def test_deals_upsert_keeps_the_latest_version_on_postgres(pg_settings):
         ("1", "won", Decimal("5000.00"), datetime(2026, 11, 12, 10, 0)),
         ("2", "open", Decimal("1000.00"), datetime(2026, 11, 10, 10, 0)),
     ]
+    assert leftovers == []
+
+
+def test_contacts_upsert_replaces_phones_and_ignores_older_versions_on_postgres(pg_settings):
+    with warehouse.connect(pg_settings) as wh:
+        assert_contacts_story(*land_contacts_story(wh))
+        leftovers = wh.fetchall(
+            "select relname from pg_class where relname like %s", ["\\_staged\\_%"]
+        )
     assert leftovers == []
 
 

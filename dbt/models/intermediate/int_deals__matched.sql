@@ -9,7 +9,7 @@ with
 
 deals as (
 
-    select * from {{ ref('stg_crm__deals') }}
+    select * from {{ ref('int_crm__deals') }}
 
 ),
 

@@ -1,0 +1,1 @@
+{{ stage_ad_spend('google_ads') }}

@@ -1,0 +1,1 @@
+{{ stage_ad_spend('yandex_direct') }}
