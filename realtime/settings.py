@@ -59,9 +59,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65536, description="Larger request bodies get 413.")
     host: str = Field("127.0.0.1", description="`callpath serve` bind address.")
     port: int = Field(8000, description="`callpath serve` port.")
-    fixtures_dir: Path = Field(
-        Path("var/fixtures"), description="CSV spend and deal fixtures (skeleton connectors)."
-    )
     spend_lookback_days: int = Field(3, description="Days of spend re-pulled each run.")
     deals_lookback_days: int = Field(7, description="Days of CRM changes re-pulled each run.")
     default_timezone: str = Field("Europe/Moscow", description="Time zone of new companies.")

@@ -31,8 +31,9 @@ def settings(tmp_path: Path) -> Settings:
         var_dir=tmp_path,
         event_store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}",
         pool_store_url=f"sqlite:///{tmp_path / 'pool.sqlite3'}",
+        # Tests drive the webhook worker themselves (tests/integration/test_webhooks.py).
+        webhooks_worker_enabled=False,
         warehouse_path=tmp_path / "warehouse.duckdb",
-        fixtures_dir=tmp_path / "fixtures",
     )
 
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "callpath-webhooks/1"
 ERROR_BODY_CHARS = 200
+# Bounded so a hanging receiver cannot hold up a deploy (or a test's teardown).
+SHUTDOWN_GRACE = 5.0
 
 
 class Clock(Protocol):
@@ -270,11 +272,11 @@ class BackgroundWorker:
         self._task = asyncio.create_task(worker.run_forever(self._stop), name="webhook-worker")
 
     async def stop(self) -> None:
-        """Let in-flight attempts finish (they are bounded by the timeout), then close.
-        Anything cut short stays claimed until its lease ends and is then sent again."""
+        """Give in-flight attempts a few seconds to finish, then cancel and close. Anything
+        cut short stays claimed until its lease ends and is then sent again."""
         self._stop.set()
         try:
-            await asyncio.wait_for(self._task, timeout=self.worker.timeout + 1)
+            await asyncio.wait_for(self._task, timeout=min(self.worker.timeout + 1, SHUTDOWN_GRACE))
         except TimeoutError:
             pass
         except Exception:
