@@ -6,12 +6,81 @@ run in any worker process and DuckDB's single-writer lock is never held between 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
 
-from connectors.csv_fixture import CsvConfig, CsvDealsConnector, CsvSpendConnector
+from connectors import registry
+from connectors.base import SourceError
 from pipelines import extract, land, publish, warehouse
 from realtime.settings import Settings, get_settings
 from realtime.store import open_event_store
+
+log = logging.getLogger(__name__)
+C = TypeVar("C")
+
+
+class SourcesFailed(RuntimeError):
+    """Some sources failed to land; the others landed. `failures`: (source, message)."""
+
+    def __init__(self, what: str, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"- {message}" for _, message in failures)
+        names = ", ".join(dict.fromkeys(source for source, _ in failures))
+        super().__init__(f"{what}: {len(failures)} failed ({names}):\n{lines}")
+
+
+def _describe(source: str, account: str, exc: Exception) -> str:
+    if isinstance(exc, SourceError):
+        return str(exc)  # already names the source, the account and what to do
+    return f"{source} [{account}]: {type(exc).__name__}: {exc}"
+
+
+def _land_each(what: str, sources: list[registry.Source[C]], land_one: Callable[[C], int]) -> int:
+    """Build every configured source and land each of its connectors in its own try:
+    a failure is logged and collected, the others still land, and one error naming
+    every failed source is raised at the end. Nothing configured: a warning, 0."""
+    failures: list[tuple[str, str]] = []
+    landed = configured = 0
+    for source in sources:
+        try:
+            connectors = source.build()
+        except Exception as exc:  # a configuration error: this source only
+            log.exception("%s: %s could not be set up", what, source.name)
+            failures.append((source.name, _describe(source.name, "config", exc)))
+            continue
+        for connector in connectors:
+            configured += 1
+            name = getattr(connector, "source", source.name)
+            try:
+                count = land_one(connector)
+            except Exception as exc:
+                log.exception("%s: %s [%s] failed", what, name, connector.account)
+                failures.append((name, _describe(name, connector.account, exc)))
+            else:
+                log.info("%s: %s [%s] landed %d rows", what, name, connector.account, count)
+                landed += count
+            finally:
+                _close(connector)
+    if failures:
+        raise SourcesFailed(what, failures)
+    if not configured:
+        log.warning(
+            "%s: no source is configured (set the CALLPATH_<SOURCE>_* variables, see "
+            "docs/connectors/); nothing landed",
+            what,
+        )
+    return landed
+
+
+def _close(connector: Any) -> None:
+    close = getattr(connector, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # closing must never hide the landing's outcome
+            log.warning("closing %s failed", getattr(connector, "source", connector), exc_info=True)
 
 
 def list_company_ids(settings: Settings | None = None) -> list[str]:
@@ -37,24 +106,34 @@ def run_extract(company_id: str, day: date, settings: Settings | None = None) ->
 
 
 def run_land_ad_spend(day: date, settings: Settings | None = None) -> int:
+    """Land the lookback window of every configured spend source (`connectors.registry`);
+    returns the rows landed. Raises `SourcesFailed` after the others have landed."""
     settings = settings or get_settings()
-    connector = CsvSpendConnector(CsvConfig(path=settings.fixtures_dir / "ad_spend.csv"))
     start = day - timedelta(days=settings.spend_lookback_days - 1)
     with warehouse.connect(settings) as wh:
-        return land.land_ad_spend(wh, connector, start, day)
+        return _land_each(
+            "land_ad_spend",
+            registry.spend_sources(),
+            lambda connector: land.land_ad_spend(wh, connector, start, day),
+        )
 
 
 def run_land_crm_deals(day: date, settings: Settings | None = None) -> int:
+    """Land deals and contacts changed in the lookback of every configured CRM; returns
+    the deals landed. Raises `SourcesFailed` after the others have landed."""
     settings = settings or get_settings()
-    connector = CsvDealsConnector(CsvConfig(path=settings.fixtures_dir / "crm_deals.csv"))
     since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
-    with warehouse.connect(settings) as wh:
+
+    def land_crm(wh: warehouse.Warehouse, connector: Any) -> int:
         deals = land.land_crm_deals(wh, connector, since)
-        # Contacts carry the phones that match deals to callers; connectors that
-        # cannot list them (the CSV fixture) land deals only.
-        if hasattr(connector, "fetch_contacts"):
-            land.land_crm_contacts(wh, connector, since)
+        # Contacts carry the phones that match deals to callers and managers.
+        land.land_crm_contacts(wh, connector, since)
         return deals
+
+    with warehouse.connect(settings) as wh:
+        return _land_each(
+            "land_crm_deals", registry.crm_sources(), lambda connector: land_crm(wh, connector)
+        )
 
 
 def run_dbt_build(settings: Settings | None = None) -> None:

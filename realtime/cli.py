@@ -244,8 +244,10 @@ def demo(
         f"{result.form_requests} forms and callback requests, {result.deals} deals "
         f"over {week[0]} … {week[-1]}."
     )
-    for day in track_days(week, "Running the Airflow DAG callpath_daily"):
-        run_daily_dag(day, settings)
+    # The DAG's connectors pull from local fakes of the four sources, over their protocols.
+    with demo_mod.serve_demo_sources(settings, result):
+        for day in track_days(week, "Running the Airflow DAG callpath_daily"):
+            run_daily_dag(day, settings)
     print_e2e(settings)
 
 

@@ -2,20 +2,25 @@
 
 Everything the demo does goes through the same doors production traffic uses: page
 views hit `POST /v1/visits`, calls arrive as signed Mango form posts, spend and deals
-come through the connector interface, and each day is built by the Airflow DAG.
+are served by local fakes of Yandex.Direct, Google Ads, amoCRM and Bitrix24
+(`serve_demo_sources`) and pulled by the real connectors over the real protocols, and
+each day is built by the Airflow DAG.
 """
 
 from __future__ import annotations
 
-import csv
 import ipaddress
 import json
+import os
 import random
-import shutil
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 with warnings.catch_warnings():
@@ -23,6 +28,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
 
+from connectors.base import ContactRecord, DealRecord, SpendRecord
 from realtime.app import create_app
 from realtime.clock import ManualClock
 from realtime.domain import Company, Site
@@ -70,6 +76,31 @@ TRAFFIC = [
 ]
 
 
+# The demo's ad accounts and CRM accounts, as the fakes serve them.
+DIRECT_LOGIN = "demo-direct"
+DIRECT_TOKEN = "demo-direct-token"
+GOOGLE_CUSTOMER_ID = "1234567890"
+GOOGLE_DEVELOPER_TOKEN = "demo-developer-token"
+GOOGLE_ACCESS_TOKEN = "demo-access-token"
+GOOGLE_URL_TEMPLATE = "{lpurl}?utm_source=google&utm_medium=cpc&utm_campaign={campaignid}"
+AMOCRM_ACCOUNT = "demo-amocrm"
+BITRIX24_ACCOUNT = "demo-bitrix24"
+# The call's extension → the CRM user responsible for the deal and the contact.
+RESPONSIBLE = {
+    "amocrm": {"101": "501", "102": "502", "103": "503"},
+    "bitrix24": {"101": "1", "102": "2", "103": "3"},
+}
+
+
+@dataclass
+class DemoData:
+    """What the ad platforms and CRMs know about the simulated days."""
+
+    spend: list[SpendRecord] = field(default_factory=list)
+    deals: list[DealRecord] = field(default_factory=list)
+    contacts: list[ContactRecord] = field(default_factory=list)
+
+
 @dataclass
 class DemoResult:
     days: list[date]
@@ -78,6 +109,7 @@ class DemoResult:
     deals: int
     warehouse_path: Path
     form_requests: int = 0
+    data: DemoData = field(default_factory=DemoData)
 
 
 PROXY_IP = "127.0.0.1"
@@ -281,8 +313,9 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
         update={"geoip_path": demo_mmdb(settings), "trusted_proxies": [PROXY_IP]}
     )
     app = create_app(geo_settings, store=store, clock=clock)
-    spend_rows: list[dict] = []
-    deal_rows: list[dict] = []
+    data = DemoData()
+    contacts: dict[tuple[str, str], ContactRecord] = {}  # (crm, phone) -> contact
+    now = datetime.now(UTC) - timedelta(minutes=1)  # a CRM never reports the future
     callers: list[str] = []
     n_sessions = n_calls = n_leads = 0
     with TestClient(app, client=(PROXY_IP, 50000)) as client:
@@ -372,67 +405,183 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                     missed = rng.random() < 0.15
                     talk = 0 if missed else rng.choice([12, 25, 45, 90, 180, 300])
                     call_at = clock.now() + timedelta(minutes=rng.randint(1, 10))
+                    ring = rng.randint(5, 25)
+                    extension = rng.choice(["101", "102", "103"])
                     mango.call(
                         f"e{n_calls:06d}",
                         caller,
                         visit["number"],
                         call_at,
-                        ring=rng.randint(5, 25),
+                        ring=ring,
                         talk=talk,
-                        extension=rng.choice(["101", "102", "103"]),
+                        extension=extension,
                     )
                     if talk >= 30 and rng.random() < 0.5:
                         created = call_at + timedelta(hours=1)
+                        updated = max(created, min(created + timedelta(days=1), now))
                         status = rng.choices(["won", "lost", "open"], weights=[5, 2, 3])[0]
-                        deal_rows.append(
-                            {
-                                "crm": "amocrm",
-                                "deal_id": str(10_000 + len(deal_rows)),
-                                "company_id": COMPANY_ID,
-                                "created_at": created.isoformat(),
-                                "updated_at": (created + timedelta(days=1)).isoformat(),
-                                "closed_at": (created + timedelta(days=1)).isoformat()
-                                if status != "open"
-                                else "",
-                                "status": status,
-                                "amount": f"{rng.randrange(5_000, 80_000, 500)}.00",
-                                "currency": "RUB",
-                                "contact_phone": caller,
-                                "session_id": "",
-                                "utm_source": "",
-                                "utm_medium": "",
-                                "utm_campaign": "",
-                            }
+                        # Most deals live in amoCRM, every third in Bitrix24.
+                        crm = "bitrix24" if len(data.deals) % 3 == 1 else "amocrm"
+                        user = RESPONSIBLE[crm][extension]
+                        contact = contacts.get((crm, caller))
+                        if contact is None:
+                            contact = contacts[(crm, caller)] = ContactRecord(
+                                crm=crm,
+                                contact_id=str(
+                                    (9_000_000 if crm == "amocrm" else 700) + len(contacts)
+                                ),
+                                company_id=COMPANY_ID,
+                                phones=[caller],
+                                name=f"Caller {caller[-4:]}",
+                                responsible_user_id=user,
+                                updated_at=created,
+                            )
+                        data.deals.append(
+                            DealRecord(
+                                crm=crm,
+                                deal_id=str(10_000 + len(data.deals)),
+                                company_id=COMPANY_ID,
+                                created_at=created,
+                                updated_at=updated,
+                                closed_at=updated if status != "open" else None,
+                                status=status,
+                                amount=Decimal(rng.randrange(5_000, 80_000, 500)),
+                                currency="RUB",
+                                contact_id=contact.contact_id,
+                                contact_phone=caller,
+                                responsible_user_id=user,
+                            )
                         )
             for campaign in [*CAMPAIGNS, UNVISITED_CAMPAIGN]:
                 clicks = round(visits.get(campaign.campaign_id, 0) * 1.1) or rng.randint(3, 9)
-                spend_rows.append(
-                    {
-                        "date_day": day.isoformat(),
-                        "platform": campaign.platform,
-                        "account_id": "demo-direct"
-                        if campaign.platform == "yandex_direct"
-                        else "123-456-7890",
-                        "campaign_id": campaign.campaign_id,
-                        "campaign_name": campaign.name,
-                        "clicks": clicks,
-                        "impressions": clicks * rng.randint(15, 40),
-                        "spend": f"{clicks * campaign.cpc}.00",
-                        "currency": "RUB",
-                    }
+                google = campaign.platform == "google_ads"
+                data.spend.append(
+                    SpendRecord(
+                        date_day=day,
+                        platform=campaign.platform,
+                        account_id=GOOGLE_CUSTOMER_ID if google else DIRECT_LOGIN,
+                        campaign_id=campaign.campaign_id,
+                        campaign_name=campaign.name,
+                        clicks=clicks,
+                        impressions=clicks * rng.randint(15, 40),
+                        spend=Decimal(clicks * campaign.cpc),
+                        currency="RUB",
+                        url_template=GOOGLE_URL_TEMPLATE if google else None,
+                    )
                 )
     store.close()
-    write_csv(settings.fixtures_dir / "ad_spend.csv", spend_rows)
-    write_csv(settings.fixtures_dir / "crm_deals.csv", deal_rows)
-    return DemoResult(days, n_sessions, n_calls, len(deal_rows), settings.warehouse_path, n_leads)
+    data.contacts = list(contacts.values())
+    return DemoResult(
+        days, n_sessions, n_calls, len(data.deals), settings.warehouse_path, n_leads, data
+    )
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+@dataclass
+class DemoSources:
+    """The running fakes (tests script faults on them) and the env they were given."""
+
+    yandex_direct: Any
+    google_ads: Any
+    amocrm: Any
+    bitrix24: Any
+    env: dict[str, str]
+
+
+@contextmanager
+def serve_demo_sources(settings: Settings, result: DemoResult | DemoData) -> Iterator[DemoSources]:
+    """Serve the demo's spend and deals from local fakes of Yandex.Direct (the yandex
+    campaigns), Google Ads (the google campaign, TLS gRPC), amoCRM and Bitrix24 (the
+    deals and their contacts), and point the connectors at them through their
+    `CALLPATH_*` variables until the block ends (the variables are restored then).
+    The daily job's tasks, run in this process, then pull over the real protocols."""
+    from connectors.fakes.amocrm import FakeAmoCrm
+    from connectors.fakes.bitrix24 import from_records
+    from connectors.fakes.google_ads import FakeGoogleAds
+    from connectors.fakes.yandex_direct import FakeYandexDirect
+
+    data = result.data if isinstance(result, DemoResult) else result
+    yandex_rows = [r.model_dump() for r in data.spend if r.platform == "yandex_direct"]
+    google_rows = [r.model_dump() for r in data.spend if r.platform == "google_ads"]
+    yandex = FakeYandexDirect.demo_dataset(DIRECT_TOKEN, yandex_rows)
+    if DIRECT_LOGIN not in yandex.tokens[DIRECT_TOKEN]:  # readable even without rows
+        yandex.tokens[DIRECT_TOKEN].append(DIRECT_LOGIN)
+    google = FakeGoogleAds.demo_dataset(
+        google_rows,
+        customers={GOOGLE_CUSTOMER_ID: {"currency": "RUB", "time_zone": TZ}},
+        developer_token=GOOGLE_DEVELOPER_TOKEN,
+        access_tokens=[GOOGLE_ACCESS_TOKEN],
+    )
+    amocrm = FakeAmoCrm()
+    for c in data.contacts:
+        if c.crm == "amocrm":
+            amocrm.add_contact(
+                int(c.contact_id),
+                phones=c.phones,
+                name=c.name,
+                responsible_user_id=int(c.responsible_user_id or 501),
+                updated_at=c.updated_at,
+            )
+    for d in data.deals:
+        if d.crm == "amocrm":
+            amocrm.add_lead(
+                int(d.deal_id),
+                created_at=d.created_at,
+                updated_at=d.updated_at,
+                closed_at=d.closed_at,
+                status=d.status,
+                price=int(d.amount),  # amoCRM prices are whole units
+                contacts=[int(d.contact_id)] if d.contact_id else [],
+                utm={k: v for k in ("utm_source", "utm_medium", "utm_campaign")
+                     if (v := getattr(d, k))},
+                session_id=d.session_id,
+                responsible_user_id=int(d.responsible_user_id or 501),
+            )  # fmt: skip
+    bitrix24 = from_records(
+        [d for d in data.deals if d.crm == "bitrix24"],
+        [c for c in data.contacts if c.crm == "bitrix24"],
+    )
+    token_path = settings.var_dir / "demo-amocrm-tokens.json"
+    token_path.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        # Google's fake first: gRPC reads its trusted roots at the first TLS channel.
+        google_endpoint = stack.enter_context(google.serve())
+        yandex_url = stack.enter_context(yandex.serve())
+        amocrm_url = stack.enter_context(amocrm.serve())
+        bitrix24_webhook = stack.enter_context(bitrix24.start())
+        env = {
+            "CALLPATH_YANDEX_DIRECT_TOKEN": DIRECT_TOKEN,
+            "CALLPATH_YANDEX_DIRECT_CLIENT_LOGINS": DIRECT_LOGIN,
+            "CALLPATH_YANDEX_DIRECT_BASE_URL": yandex_url,
+            "CALLPATH_YANDEX_DIRECT_PROCESSING_MODE": "online",
+            "CALLPATH_GOOGLE_ADS_DEVELOPER_TOKEN": GOOGLE_DEVELOPER_TOKEN,
+            "CALLPATH_GOOGLE_ADS_CUSTOMER_IDS": GOOGLE_CUSTOMER_ID,
+            "CALLPATH_GOOGLE_ADS_ACCESS_TOKEN": GOOGLE_ACCESS_TOKEN,
+            "CALLPATH_GOOGLE_ADS_ENDPOINT": google_endpoint,
+            "CALLPATH_AMOCRM_BASE_URL": amocrm_url,
+            "CALLPATH_AMOCRM_COMPANY_ID": COMPANY_ID,
+            "CALLPATH_AMOCRM_ACCOUNT": AMOCRM_ACCOUNT,
+            "CALLPATH_AMOCRM_LONG_LIVED_TOKEN": amocrm.long_lived_token,
+            "CALLPATH_AMOCRM_TOKEN_PATH": str(token_path),
+            "CALLPATH_BITRIX24_WEBHOOK_URL": bitrix24_webhook,
+            "CALLPATH_BITRIX24_COMPANY_ID": COMPANY_ID,
+            "CALLPATH_BITRIX24_ACCOUNT": BITRIX24_ACCOUNT,
+        }
+        stack.enter_context(_environment(env))
+        yield DemoSources(yandex, google, amocrm, bitrix24, env)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def reset(settings: Settings) -> None:
@@ -442,7 +591,6 @@ def reset(settings: Settings) -> None:
     for path in (pool_path, settings.warehouse_path):
         for suffix in ("", "-wal", "-shm", ".wal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    shutil.rmtree(settings.fixtures_dir, ignore_errors=True)
 
 
 def reset_event_store(settings: Settings) -> None:

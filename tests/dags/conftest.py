@@ -53,7 +53,6 @@ def callpath_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "CALLPATH_POOL_STORE_URL": f"sqlite:///{var / 'pool.sqlite3'}",
         "CALLPATH_WAREHOUSE": "duckdb",
         "CALLPATH_WAREHOUSE_PATH": str(var / "warehouse.duckdb"),
-        "CALLPATH_FIXTURES_DIR": str(var / "fixtures"),
         "CALLPATH_DEFAULT_TIMEZONE": "Europe/Moscow",
     }
     for key, value in env.items():

@@ -1,8 +1,9 @@
 """Run callpath_daily end to end with DAG.test() (in-process, SQLite metadata DB).
 
-Every test runs the real `pipelines.daily` on one day of demo data (`realtime.demo`):
-the happy path, the day each task works on, a broken source, and no companies at all.
-Each DAG.test() costs ~5 s.
+Every test runs the real `pipelines.daily` on one day of demo data (`realtime.demo`),
+its spend and deals served by the local fakes of the four sources
+(`demo.serve_demo_sources`) and pulled by the real connectors: the happy path, the day
+each task works on, a broken source, and no companies at all. Each DAG.test() costs ~5 s.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def test_daily_run_real_pipeline(airflow_db: Path, callpath_settings: Settings) 
     from realtime import demo
 
     demo.seed(callpath_settings)  # a company, a site, numbers
-    demo.simulate_week(callpath_settings, [DAY])  # events + spend/deal CSV fixtures
+    result = demo.simulate_week(callpath_settings, [DAY])  # events; spend and deals
 
-    result = execute_daily_dag(DAY, callpath_settings)
+    with demo.serve_demo_sources(callpath_settings, result):
+        result = execute_daily_dag(DAY, callpath_settings)
 
     assert result.state == "success", result
     assert result.data_interval_start == pendulum.datetime(2025, 3, 10, tz=MSK)
@@ -56,8 +58,9 @@ def test_every_task_works_on_the_interval_day(airflow_db: Path, callpath_setting
     from realtime import demo
 
     demo.seed(callpath_settings)
-    demo.simulate_week(callpath_settings, [DAY])
-    assert run_daily_dag(DAY, callpath_settings) == "success"
+    week = demo.simulate_week(callpath_settings, [DAY])
+    with demo.serve_demo_sources(callpath_settings, week):
+        assert run_daily_dag(DAY, callpath_settings) == "success"
 
     conn = duckdb.connect(str(callpath_settings.warehouse_path), read_only=True)
     try:
@@ -78,20 +81,13 @@ def test_a_broken_source_fails_the_run_naming_the_task_and_publishes_nothing(
     from realtime import demo
 
     demo.seed(callpath_settings)
-    demo.simulate_week(callpath_settings, [DAY])
-    deals = callpath_settings.fixtures_dir / "crm_deals.csv"
-    lines = deals.read_text().splitlines()
-    # A CRM answering with a status we do not know: landing must refuse, not guess.
-    lines[1] = (
-        lines[1]
-        .replace(",won,", ",maybe,")
-        .replace(",lost,", ",maybe,")
-        .replace(",open,", ",maybe,")
-    )
-    deals.write_text("\n".join(lines) + "\n")
+    week = demo.simulate_week(callpath_settings, [DAY])
 
-    with pytest.raises(PipelineRunError, match="land_crm_deals") as excinfo:
-        run_daily_dag(DAY, callpath_settings)  # retries are off for DAG.test(): fails fast
+    with demo.serve_demo_sources(callpath_settings, week) as sources:
+        # amoCRM refuses this server's IP (403: not retried, a person must act).
+        sources.amocrm.fail(403, times=1)
+        with pytest.raises(PipelineRunError, match="land_crm_deals") as excinfo:
+            run_daily_dag(DAY, callpath_settings)  # retries are off for DAG.test()
 
     err = excinfo.value
     assert err.state == "failed"
@@ -116,10 +112,11 @@ def test_no_companies_still_lands_builds_and_publishes(
     from realtime import demo
 
     demo.seed(callpath_settings)
-    demo.simulate_week(callpath_settings, [DAY])  # writes the spend and deal fixtures
+    week = demo.simulate_week(callpath_settings, [DAY])  # spend and deals for the fakes
     demo.reset_event_store(callpath_settings)  # ...then forget every company
 
-    result = execute_daily_dag(DAY, callpath_settings)
+    with demo.serve_demo_sources(callpath_settings, week):
+        result = execute_daily_dag(DAY, callpath_settings)
 
     assert result.state == "success", result
     assert result.task_states["extract"] == "skipped"  # zero mapped instances

@@ -265,7 +265,7 @@ def test_webhook_messages_are_queued_once_per_transition(api):
     mango_call(client, "E1", line)  # every event again: duplicates
     mango_call(client, "M1", line, offset=500, talk=0, caller="79160000007")
     events = sorted(
-        (m.payload["entry_id"] if "entry_id" in m.payload else "lead", m.event)
+        (m.payload.get("entry_id", "lead"), m.event)
         for m in store.list_messages("acme", None, 100)
     )
     assert events == sorted(

@@ -340,22 +340,86 @@ def test_deals_of_two_accounts_with_the_same_id_are_two_deals(settings):
     assert got == [("crm-1", "open"), ("crm-2", "lost")]
 
 
-def test_daily_lands_contacts_when_the_crm_connector_lists_them(settings, monkeypatch):
-    class CsvDealsWithContacts(daily.CsvDealsConnector):
-        def fetch_contacts(self, updated_since) -> Iterator[ContactRecord]:
-            yield contact("1", "2025-03-10T10:00:00+00:00", "+79160000001")
+CONNECTOR_ENV_PREFIXES = (
+    "CALLPATH_YANDEX_DIRECT_",
+    "CALLPATH_GOOGLE_ADS_",
+    "CALLPATH_AMOCRM_",
+    "CALLPATH_BITRIX24_",
+)
 
-    settings.fixtures_dir.mkdir(parents=True, exist_ok=True)
-    (settings.fixtures_dir / "crm_deals.csv").write_text(
-        "crm,deal_id,company_id,created_at,updated_at,status,amount,currency\n"
-        "amocrm,1,acme,2025-03-10T09:00:00+00:00,2025-03-10T09:00:00+00:00,open,10,RUB\n"
-    )
-    monkeypatch.setattr(daily, "CsvDealsConnector", CsvDealsWithContacts)
-    assert daily.run_land_crm_deals(date(2025, 3, 10), settings) == 1
-    with warehouse.connect(settings) as wh:
-        assert wh.fetchall("select contact_id, phone from raw.crm_contacts_amocrm") == [
-            ("1", "+79160000001")
+
+@pytest.fixture
+def no_sources(monkeypatch, tmp_path):
+    """No connector configured, whatever the outer environment holds."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(CONNECTOR_ENV_PREFIXES):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # and no `.env` for the connectors to read
+    return monkeypatch
+
+
+def test_daily_with_no_source_configured_warns_and_lands_nothing(settings, no_sources, caplog):
+    with caplog.at_level("WARNING", logger="pipelines.daily"):
+        assert daily.run_land_ad_spend(date(2025, 3, 10), settings) == 0
+        assert daily.run_land_crm_deals(date(2025, 3, 10), settings) == 0
+    assert sum("no source is configured" in r.message for r in caplog.records) == 2
+
+
+def test_a_failing_crm_leaves_the_other_landing_and_the_error_names_it(
+    settings, no_sources, tmp_path
+):
+    """amoCRM lands deals and contacts over HTTP; Bitrix24 refuses its webhook token.
+    The task's error names bitrix24, amoCRM's rows are landed, and a later failure of
+    amoCRM leaves them as they were."""
+    from connectors.fakes.amocrm import FakeAmoCrm
+    from connectors.fakes.bitrix24 import from_records
+
+    t = datetime.fromisoformat("2025-03-10T09:00:00+00:00")
+    amo = FakeAmoCrm()
+    amo.add_contact(7, phones=["+7 916 000-00-01"], updated_at=t, responsible_user_id=502)
+    amo.add_lead(1, updated_at=t, status="won", price=5000, contacts=[7])
+    bitrix = from_records(
+        [
+            DealRecord(
+                crm="bitrix24", deal_id="5", company_id="acme", created_at=t, updated_at=t,
+                status="open", amount=Decimal(10), currency="RUB", contact_phone="+79160000002",
+            )
         ]
+    )  # fmt: skip
+    with amo.serve() as amo_url, bitrix.start() as webhook:
+        env = {
+            "CALLPATH_AMOCRM_BASE_URL": amo_url,
+            "CALLPATH_AMOCRM_COMPANY_ID": "acme",
+            "CALLPATH_AMOCRM_ACCOUNT": "amo-1",
+            "CALLPATH_AMOCRM_LONG_LIVED_TOKEN": amo.long_lived_token,
+            "CALLPATH_AMOCRM_TOKEN_PATH": str(tmp_path / "amo.json"),
+            "CALLPATH_BITRIX24_WEBHOOK_URL": webhook.replace(bitrix.token, "revoked-token"),
+            "CALLPATH_BITRIX24_COMPANY_ID": "acme",
+            "CALLPATH_BITRIX24_ACCOUNT": "b24-1",
+        }
+        for key, value in env.items():
+            no_sources.setenv(key, value)
+
+        with pytest.raises(daily.SourcesFailed, match="bitrix24") as excinfo:
+            daily.run_land_crm_deals(date(2025, 3, 10), settings)
+        assert [source for source, _ in excinfo.value.failures] == ["bitrix24"]
+        assert "b24-1" in str(excinfo.value) and "revoked-token" not in str(excinfo.value)
+        with warehouse.connect(settings) as wh:
+            assert wh.fetchall("select deal_id, status from raw.crm_deals_amocrm") == [("1", "won")]
+            assert wh.fetchall(
+                "select contact_id, phone, responsible_user_id from raw.crm_contacts_amocrm"
+            ) == [("7", "+79160000001", "502")]
+            assert wh.fetchall("select count(*) from raw.crm_deals_bitrix24") == [(0,)]
+
+        # Now amoCRM breaks too (403, not retried): both are named, nothing is lost.
+        amo.fail(403)
+        with pytest.raises(daily.SourcesFailed) as excinfo:
+            daily.run_land_crm_deals(date(2025, 3, 10), settings)
+        assert [source for source, _ in excinfo.value.failures] == ["amocrm", "bitrix24"]
+        with warehouse.connect(settings) as wh:
+            assert wh.fetchall("select deal_id from raw.crm_deals_amocrm") == [("1",)]
 
 
 def test_a_warehouse_file_opens_for_analysts_read_only(settings):

@@ -303,10 +303,12 @@ def test_a_day_through_pipelines_daily_on_postgres_matches_duckdb(settings, pg_s
     from realtime import demo
 
     demo.seed(settings)
-    demo.simulate_week(settings, [DAY])
+    week = demo.simulate_week(settings, [DAY])
 
-    duck_counts = _run_day(settings)
-    pg_counts = _run_day(pg_settings)
+    # Spend and deals come from the fakes of the four sources, through the connectors.
+    with demo.serve_demo_sources(settings, week):
+        duck_counts = _run_day(settings)
+        pg_counts = _run_day(pg_settings)
 
     assert duck_counts == pg_counts
     assert pg_counts["e2e_daily"] > 0
