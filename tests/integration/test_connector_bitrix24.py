@@ -406,6 +406,9 @@ def test_a_bad_request_fails_with_bitrix24s_description(fake, connector):
 
 
 def test_the_token_never_reaches_logs_or_config_reprs(fake, url, caplog):
+    # Airflow's logging setup (imported by other tests) quietens httpx to WARNING;
+    # the point here is what httpx logs when it does log, so turn it up.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     fake.put_deal(deal_row(1, modified=T0))
     with caplog.at_level(logging.DEBUG), Bitrix24Connector(config(url)) as connector:
         list(connector.fetch(SINCE))
