@@ -191,7 +191,9 @@ def pages() -> Iterator[PageServer]:
 
 
 # --- the browser ---------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+# Module, not session: Playwright's sync API keeps an event loop running in this thread
+# until it stops, and later tests that call asyncio.run() would find it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`"
