@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -227,6 +228,8 @@ def demo(
     days: int = typer.Option(7, min=1, max=31, help="How many past days to simulate."),
 ) -> None:
     """Seed a demo company, drive a synthetic week through the API, build the report."""
+    # Starlette nags about its httpx transport; the demo's in-process client is fine.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from pipelines.orchestration import run_daily_dag
     from realtime import demo as demo_mod
     from realtime.settings import get_settings
@@ -242,7 +245,8 @@ def demo(
     console.print(
         f"Simulated {result.sessions} sessions, {result.calls} calls, "
         f"{result.form_requests} forms and callback requests, {result.deals} deals "
-        f"over {week[0]} … {week[-1]}."
+        f"over {week[0]} … {week[-1]}; {result.webhooks_received} webhooks delivered to a "
+        f"local receiver."
     )
     # The DAG's connectors pull from local fakes of the four sources, over their protocols.
     with demo_mod.serve_demo_sources(settings, result):

@@ -9,16 +9,19 @@ each day is built by the Airflow DAG.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
 import random
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +33,7 @@ with warnings.catch_warnings():
 
 from connectors.base import ContactRecord, DealRecord, SpendRecord
 from realtime.app import create_app
+from realtime.auth.service import create_key
 from realtime.clock import ManualClock
 from realtime.domain import Company, Site
 from realtime.mango.signing import sign
@@ -38,6 +42,7 @@ from realtime.pool.geo import build_mmdb
 from realtime.pool.models import InventoryNumber
 from realtime.settings import Settings
 from realtime.store import open_event_store
+from realtime.webhooks.worker import WebhookWorker
 
 COMPANY_ID = "demo"
 SITE_KEY = "demo-site"
@@ -110,6 +115,8 @@ class DemoResult:
     warehouse_path: Path
     form_requests: int = 0
     data: DemoData = field(default_factory=DemoData)
+    webhooks_delivered: int = 0
+    webhooks_received: int = 0
 
 
 PROXY_IP = "127.0.0.1"
@@ -309,16 +316,33 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     store = open_event_store(settings)
     # Visitors reach the service through a local "proxy" that forwards their real IP,
     # so region lookup runs exactly as behind a production load balancer.
+    # The demo's webhook receiver is on loopback, which production settings refuse, and
+    # the demo drives deliveries itself (below) so they follow its simulated clock.
     geo_settings = settings.model_copy(
-        update={"geoip_path": demo_mmdb(settings), "trusted_proxies": [PROXY_IP]}
+        update={
+            "geoip_path": demo_mmdb(settings),
+            "trusted_proxies": [PROXY_IP],
+            "webhooks_allow_private_targets": True,
+            "webhooks_worker_enabled": False,
+        }
     )
     app = create_app(geo_settings, store=store, clock=clock)
+    receiver = WebhookReceiver()
     data = DemoData()
     contacts: dict[tuple[str, str], ContactRecord] = {}  # (crm, phone) -> contact
     now = datetime.now(UTC) - timedelta(minutes=1)  # a CRM never reports the future
     callers: list[str] = []
     n_sessions = n_calls = n_leads = 0
-    with TestClient(app, client=(PROXY_IP, 50000)) as client:
+    with TestClient(app, client=(PROXY_IP, 50000)) as client, receiver.serve() as hook_url:
+        _, api_key = create_key(store, COMPANY_ID, label="demo")
+        client.post(
+            "/v1/webhooks/subscriptions",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json={
+                "url": hook_url,
+                "events": ["call.started", "call.ended", "call.missed", "lead.created"],
+            },
+        ).raise_for_status()
         mango = MangoSender(client, clock)
         for day in days:
             visits: dict[str, int] = {}
@@ -469,11 +493,63 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                         url_template=GOOGLE_URL_TEMPLATE if google else None,
                     )
                 )
+        worker = WebhookWorker(store, clock, None, geo_settings)
+        delivered = asyncio.run(_deliver_all(worker))
     store.close()
     data.contacts = list(contacts.values())
     return DemoResult(
-        days, n_sessions, n_calls, len(data.deals), settings.warehouse_path, n_leads, data
+        days,
+        n_sessions,
+        n_calls,
+        len(data.deals),
+        settings.warehouse_path,
+        n_leads,
+        data,
+        webhooks_delivered=delivered,
+        webhooks_received=receiver.count,
     )
+
+
+async def _deliver_all(worker: WebhookWorker) -> int:
+    delivered = 0
+    try:
+        while (sent := await worker.run_once()) > 0:
+            delivered += sent
+    finally:
+        await worker.aclose()
+    return delivered
+
+
+class WebhookReceiver:
+    """A stand-in for a client's CRM endpoint: answers 200 and counts what arrives."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._lock:
+                    receiver.count += 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/hooks/callpath"
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
 
 
 @dataclass
