@@ -10,7 +10,7 @@ from fastapi import Depends
 from realtime.auth.dependencies import company_id as authenticated_company_id
 from realtime.dependencies import get_store
 from realtime.domain import Company, day_bounds_utc
-from realtime.errors import Unauthorized
+from realtime.errors import BadInput, Unauthorized
 from realtime.store import EventStore
 
 
@@ -26,7 +26,10 @@ async def current_company(
 
 def local_day_bounds(company: Company, day: date) -> tuple[datetime, datetime]:
     """[start, end) of a calendar day in the company's time zone, in UTC."""
-    return day_bounds_utc(day, company.timezone)
+    try:
+        return day_bounds_utc(day, company.timezone)
+    except OverflowError as exc:
+        raise BadInput(f"date {day.isoformat()} is out of range") from exc
 
 
 def as_utc(company: Company, value: datetime | None) -> datetime | None:
@@ -35,4 +38,7 @@ def as_utc(company: Company, value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(company.timezone))
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadInput(f"{value.isoformat()} is out of range") from exc

@@ -20,7 +20,11 @@ def _str_like(value: Any) -> Any:
     return value
 
 
-IntLike = Annotated[int, BeforeValidator(_int_like)]
+# Unix seconds between 1970 and 2242: a millisecond epoch or junk is refused with a 400
+# before it is stored, rather than stored and failing every rebuild of the call.
+Epoch = Annotated[int, BeforeValidator(_int_like), Field(ge=0, lt=2**33)]
+# Sequence numbers and codes fit SQLite's and MongoDB's 64-bit integers.
+SmallInt = Annotated[int, BeforeValidator(_int_like), Field(ge=-(2**31), lt=2**31)]
 StrLike = Annotated[str, BeforeValidator(_str_like)]
 
 
@@ -34,7 +38,7 @@ class Party(BaseModel):
 class Dct(BaseModel):
     model_config = ConfigDict(extra="allow")
     number: StrLike | None = None
-    type: IntLike | None = None
+    type: SmallInt | None = None
 
 
 class CallStateEvent(BaseModel):
@@ -43,14 +47,14 @@ class CallStateEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     entry_id: StrLike = Field(min_length=1)
     call_id: StrLike = Field(min_length=1)
-    timestamp: IntLike
-    seq: IntLike
+    timestamp: Epoch
+    seq: SmallInt
     call_state: str
     location: str | None = None
     from_: Party = Field(default_factory=Party, alias="from")
     to: Party = Field(default_factory=Party)
     dct: Dct | None = None
-    disconnect_reason: IntLike | None = None
+    disconnect_reason: SmallInt | None = None
 
 
 class SummaryEvent(BaseModel):
@@ -58,16 +62,16 @@ class SummaryEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     entry_id: StrLike = Field(min_length=1)
-    call_direction: IntLike
+    call_direction: SmallInt
     from_: Party = Field(default_factory=Party, alias="from")
     to: Party = Field(default_factory=Party)
     line_number: StrLike | None = None
-    create_time: IntLike
-    forward_time: IntLike = 0
-    talk_time: IntLike = 0
-    end_time: IntLike
-    entry_result: IntLike
-    disconnect_reason: IntLike | None = None
+    create_time: Epoch
+    forward_time: Epoch = 0
+    talk_time: Epoch = 0
+    end_time: Epoch
+    entry_result: SmallInt
+    disconnect_reason: SmallInt | None = None
 
 
 class RecordingEvent(BaseModel):
@@ -76,12 +80,12 @@ class RecordingEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     recording_id: StrLike = Field(min_length=1)
     recording_state: str
-    seq: IntLike = 0
+    seq: SmallInt = 0
     entry_id: StrLike = Field(min_length=1)
     call_id: StrLike = ""
     extension: StrLike | None = None
-    timestamp: IntLike
-    completion_code: IntLike | None = None
+    timestamp: Epoch
+    completion_code: SmallInt | None = None
 
 
 class RecordAddedEvent(BaseModel):
@@ -90,7 +94,7 @@ class RecordAddedEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     entry_id: StrLike = Field(min_length=1)
     recording_id: StrLike = Field(min_length=1)
-    timestamp: IntLike
+    timestamp: Epoch
     product_id: StrLike | None = None
     user_id: StrLike | None = None
 
@@ -100,4 +104,4 @@ class RouteResult(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     command_id: StrLike = Field(min_length=1)
-    result: IntLike
+    result: SmallInt

@@ -30,6 +30,22 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+MAX_DEPTH = 32
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
 def dedupe_key(event_type: str, model: BaseModel) -> tuple[str, str, int]:
     """(entry_id, call_id, seq) under which an event is stored once.
 
@@ -42,7 +58,10 @@ def dedupe_key(event_type: str, model: BaseModel) -> tuple[str, str, int]:
         return model.entry_id, model.recording_id, 0
     if event_type == "recording":
         return model.entry_id, f"{model.call_id}:{model.recording_id}", model.seq
-    return model.entry_id, getattr(model, "call_id", ""), getattr(model, "seq", 0)
+    if event_type == "call":
+        return model.entry_id, model.call_id, model.seq
+    # A summary has no call_id or seq of its own (extra keys of those names are ignored).
+    return model.entry_id, "", 0
 
 
 def authenticate(store: EventStore, form: dict[str, str]) -> Company:
@@ -65,8 +84,14 @@ def parse_payload(event_type: str, json_text: str) -> tuple[dict, BaseModel]:
         payload = json.loads(json_text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"field 'json' is not valid JSON: {exc.msg} at char {exc.pos}") from exc
+    except RecursionError as exc:
+        raise BadInput(f"field 'json' nests deeper than {MAX_DEPTH} levels") from exc
     if not isinstance(payload, dict):
         raise BadInput("field 'json' must be a JSON object")
+    if _depth(payload) > MAX_DEPTH:
+        # Mango's events are 3 levels deep; deeper junk would be stored and then fail
+        # to read back on every rebuild.
+        raise BadInput(f"field 'json' nests deeper than {MAX_DEPTH} levels")
     try:
         model = EVENT_MODELS[event_type].model_validate(payload)
     except ValidationError as exc:

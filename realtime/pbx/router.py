@@ -13,7 +13,6 @@ from realtime.calls.service import rebuild_call
 from realtime.clock import SystemClock
 from realtime.dependencies import get_clock, get_store
 from realtime.domain import CallEvent, Company
-from realtime.errors import BadInput
 from realtime.pbx.schemas import PbxAccepted, PbxEvent
 from realtime.store import EventStore
 
@@ -50,8 +49,6 @@ async def post_event(
     store: EventStore = Depends(get_store),
     clock: SystemClock = Depends(get_clock),
 ) -> PbxAccepted:
-    if body.at.tzinfo is None:
-        raise BadInput("`at` needs a time zone, e.g. 2026-11-18T09:00:00Z")
     payload = as_mango_call_event(body)
     if payload["dct"] is None:
         del payload["dct"]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class PbxEvent(BaseModel):
@@ -40,6 +43,15 @@ class PbxEvent(BaseModel):
     direction: Literal["inbound", "outbound"] = "inbound"
     employee: str | None = Field(None, max_length=64, description="Extension that talked")
     answered: bool | None = Field(None, description="On `ended`: did anyone talk?")
+
+    @field_validator("at")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("`at` needs a time zone, e.g. 2026-11-18T09:00:00Z")
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError("`at` must be between 2000 and 2200")
+        return value
 
 
 class PbxAccepted(BaseModel):

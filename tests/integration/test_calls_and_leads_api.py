@@ -349,7 +349,7 @@ def test_generic_pbx_events_make_a_classified_attributed_call(api, keys):
     assert call.is_target and call.employee_extension == "7"
     assert client.post("/v1/pbx/events", json=body).status_code == 401
     naive = {**body, "at": "2026-11-18T09:00:00"}
-    assert client.post("/v1/pbx/events", json=naive, headers=keys["acme"]).status_code == 400
+    assert client.post("/v1/pbx/events", json=naive, headers=keys["acme"]).status_code == 422
 
 
 def test_live_report_counts_today_by_source(api, keys, clock):
