@@ -162,7 +162,6 @@ def service_env(workdir: Path, synchronous: str = "full") -> dict[str, str]:
         "CALLPATH_EVENT_STORE_URL": f"sqlite:///{workdir / 'events.sqlite3'}",
         "CALLPATH_POOL_STORE_URL": f"sqlite:///{workdir / 'pool.sqlite3'}",
         "CALLPATH_WAREHOUSE_PATH": str(workdir / "warehouse.duckdb"),
-        "CALLPATH_FIXTURES_DIR": str(workdir / "fixtures"),
         "CALLPATH_SQLITE_SYNCHRONOUS": synchronous,
     }
 
@@ -201,6 +200,7 @@ class Outcome:
     status: int | None  # None: no reply (connection refused, reset, timeout)
     duplicate: bool | None = None
     error: str | None = None
+    after_stop: bool = False  # the failure came after `on_ack` asked to stop (the kill)
 
     @property
     def acked(self) -> bool:
@@ -234,7 +234,7 @@ async def _send_async(
                 try:
                     reply = await client.post(event.path, content=event.body, headers=FORM)
                 except httpx.HTTPError as exc:
-                    results[i] = Outcome(None, error=type(exc).__name__)
+                    results[i] = Outcome(None, error=type(exc).__name__, after_stop=stop)
                     continue
                 outcome = Outcome(reply.status_code)
                 if outcome.acked:
@@ -338,7 +338,8 @@ class Report:
     senders: int
     kill_after: int
     acked_before_kill: int = 0
-    in_flight_at_kill: int = 0  # sent, no reply
+    in_flight_at_kill: int = 0  # sent, no reply, cut off by the kill
+    no_reply_before_kill: Counter = field(default_factory=Counter)  # live server, no reply
     in_flight_committed: int = 0  # of those, found already stored when resent
     rejected_before_kill: int = 0  # a reply, but not 2xx
     unsent_at_kill: int = 0
@@ -347,8 +348,10 @@ class Report:
     sample_resent: int = 0
     sample_duplicate: int = 0
     non_2xx_replies: Counter = field(default_factory=Counter)
+    no_reply_after_restart: Counter = field(default_factory=Counter)
     phase1_seconds: float = 0.0
     restart_seconds: float = 0.0
+    resend_seconds: float = 0.0
     elapsed_seconds: float = 0.0
     store: StoreCheck | None = None
     violations: list[str] = field(default_factory=list)
@@ -370,20 +373,23 @@ class Report:
             f" ({self.acked_per_s_before_kill:,.0f}/s over {self.phase1_seconds:.1f} s)",
             f"in flight at kill (no reply)   {self.in_flight_at_kill:,}"
             f" (already committed: {self.in_flight_committed:,})",
+            f"no reply before kill           {dict(self.no_reply_before_kill) or 0}",
             f"non-2xx before kill            {self.rejected_before_kill:,}",
             f"not yet sent at kill           {self.unsent_at_kill:,}",
             f"resent after restart           {self.resent_after_restart:,}"
-            f" in {self.resend_rounds} round(s)",
+            f" in {self.resend_rounds} round(s), {self.resend_seconds:.1f} s",
             f"acked sample resent            {self.sample_resent:,}"
             f" (duplicate: true {self.sample_duplicate:,})",
             f"non-2xx replies (all phases)   {dict(self.non_2xx_replies) or 0}",
+            f"no reply after restart         {dict(self.no_reply_after_restart) or 0}",
             f"restart to healthy             {self.restart_seconds:.1f} s",
             f"elapsed                        {self.elapsed_seconds:.1f} s"
             f" ({self.events_per_s:,.0f} events/s incl. kill and restart)",
         ]
         if s is not None:
             out += [
-                f"rows in call_events            {s.total_rows:,} (distinct keys {s.distinct_keys:,})",
+                f"rows in call_events            {s.total_rows:,}"
+                f" (distinct keys {s.distinct_keys:,})",
                 f"duplicates found               {s.duplicate_keys}",
                 f"acked but missing              {s.missing_acked}",
                 f"sent but missing / unexpected  {s.missing_any} / {s.unexpected}",
@@ -454,7 +460,10 @@ def run(
         rejected = {i for i, o in first.items() if o.status is not None and not o.acked}
         unsent = set(range(events)) - first.keys()
         report.acked_before_kill = len(acked)
-        report.in_flight_at_kill = len(no_reply)
+        report.in_flight_at_kill = sum(1 for i in no_reply if first[i].after_stop)
+        report.no_reply_before_kill.update(
+            first[i].error for i in no_reply if not first[i].after_stop
+        )
         report.rejected_before_kill = len(rejected)
         report.unsent_at_kill = len(unsent)
         report.non_2xx_replies.update(o.status for o in first.values() if o.status and not o.acked)
@@ -470,6 +479,7 @@ def run(
         todo = sorted(no_reply | rejected | unsent)
         report.resent_after_restart = len(todo)
         first_resend: dict[int, Outcome] = {}
+        resending = time.monotonic()
         while todo and report.resend_rounds < max_resend_rounds:
             report.resend_rounds += 1
             outcomes = send(base_url, batch, todo, senders)
@@ -477,14 +487,19 @@ def run(
                 first_resend.setdefault(i, o)
                 if o.status and not o.acked:
                     report.non_2xx_replies[o.status] += 1
+                elif o.status is None:
+                    report.no_reply_after_restart[o.error] += 1
             acked |= {i for i, o in outcomes.items() if o.acked}
             todo = [i for i in todo if i not in acked]
             if todo:
                 time.sleep(0.5)
+        report.resend_seconds = time.monotonic() - resending
         if todo:
             report.violations.append(f"{len(todo)} events never acknowledged after restart")
         report.in_flight_committed = sum(
-            1 for i in no_reply if first_resend.get(i) and first_resend[i].duplicate
+            1
+            for i in no_reply
+            if first[i].after_stop and first_resend.get(i) and first_resend[i].duplicate
         )
         if any(first_resend.get(i) and first_resend[i].duplicate for i in unsent):
             report.violations.append("an event never sent before came back duplicate: true")
@@ -493,6 +508,9 @@ def run(
         before_kill = sorted(i for i, o in first.items() if o.acked)
         picked = rng.sample(before_kill, min(sample, len(before_kill)))
         again = send(base_url, batch, picked, senders)
+        for o in again.values():
+            if o.status is None:
+                report.no_reply_after_restart[o.error] += 1
         report.sample_resent = len(picked)
         report.sample_duplicate = sum(1 for o in again.values() if o.acked and o.duplicate)
         if report.sample_duplicate != len(picked):
@@ -514,7 +532,9 @@ def run(
             f"call_events holds {s.total_rows} rows ({s.distinct_keys} distinct), sent {events}"
         )
     if s.missing_any or s.unexpected:
-        report.violations.append(f"{s.missing_any} sent missing, {s.unexpected} not sent but stored")
+        report.violations.append(
+            f"{s.missing_any} sent missing, {s.unexpected} not sent but stored"
+        )
     if s.corrupted:
         report.violations.append(f"{s.corrupted} stored payloads differ from what was sent")
     if s.stale_calls:

@@ -220,7 +220,14 @@ def serve(
     from realtime.settings import get_settings
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # Keep idle connections longer than the 60 s load balancers and PBX clients commonly
+    # reuse them for: uvicorn's 5 s default races with reuse and resets requests.
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        timeout_keep_alive=75,
+    )
 
 
 @app.command()
