@@ -60,8 +60,12 @@ def start_service(env: dict[str, str], port: int) -> subprocess.Popen:
         "warning",
         "--no-access-log",
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env})
-    deadline = time.monotonic() + 30
+    return wait_until_healthy(subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}), port)
+
+
+def wait_until_healthy(proc: subprocess.Popen, port: int, seconds: float = 30) -> subprocess.Popen:
+    """The started service, once `/healthz` answers; killed and an error if it never does."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -69,7 +73,7 @@ def start_service(env: dict[str, str], port: int) -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("service did not start")
+    raise RuntimeError(f"service on port {port} did not start")
 
 
 def _ms(text: str) -> float:

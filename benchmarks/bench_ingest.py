@@ -26,11 +26,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,6 +40,7 @@ from benchmarks._harness import (
     need_wrk,
     run_wrk,
     start_service,
+    wait_until_healthy,
 )
 from benchmarks.durability_mango import COMPANY_ID, build_events, seed_company, service_env
 
@@ -178,15 +176,7 @@ def run_ingest_wrk(
 def start_profiled_service(env: dict[str, str], port: int, out: Path) -> subprocess.Popen:
     code = textwrap.dedent(PROFILED_SERVICE.format(port=port, out=str(out)))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("profiled service did not start")
+    return wait_until_healthy(proc, port)
 
 
 def print_profile(path: Path, top: int = 30) -> None:

@@ -30,22 +30,22 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from connectors.fakes.serving import serve_in_thread
 
 PIPELINE_ID = 7001
 STATUS_UNSORTED, STATUS_NEW, STATUS_IN_WORK = 70010, 70011, 70012
@@ -262,28 +262,9 @@ class FakeAmoCrm:
     def requests_to(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
 
-    @contextmanager
-    def serve(self) -> Iterator[str]:
-        """Run on loopback until the block ends; yields the base URL. The socket is
-        bound first, so no other process can take the port in between."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(self.app, lifespan="off", log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake amoCRM did not start")
-            time.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+    def serve(self) -> AbstractContextManager[str]:
+        """Run on loopback until the block ends; yields the base URL."""
+        return serve_in_thread(self.app, lifespan="off", name="the fake amoCRM")
 
     # ---- the API -------------------------------------------------------------------
 

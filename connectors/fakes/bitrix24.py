@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -40,13 +39,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.base import ContactRecord, DealRecord
+from connectors.fakes.serving import serve_in_thread
 
 PAGE_SIZE = 50
 MOSCOW = timezone(timedelta(hours=3))
@@ -220,27 +219,11 @@ class FakeBitrix24:
 
     @contextmanager
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Serve on loopback (uvicorn in a thread, socket bound first) until the block
-        ends; yields the webhook URL."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        server = uvicorn.Server(
-            uvicorn.Config(self.app, lifespan="off", log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake Bitrix24 did not start")
-            time.sleep(0.01)
-        try:
-            yield self.webhook_url(f"http://{host}:{sock.getsockname()[1]}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+        """Serve on loopback until the block ends; yields the webhook URL."""
+        with serve_in_thread(
+            self.app, lifespan="off", name="fake Bitrix24", host=host, port=port
+        ) as base_url:
+            yield self.webhook_url(base_url)
 
     async def _handle(self, request: Request) -> Response:
         started = time.time()

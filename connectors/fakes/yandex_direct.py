@@ -20,23 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from connectors.fakes.serving import serve_in_thread
 
 PATH = "/json/v5/reports"
 VAT = Decimal("0.20")  # Russian VAT; stored costs are as billed (VAT included)
@@ -357,28 +356,9 @@ class FakeYandexDirect:
         tsv = "".join(line + "\n" for line in lines)
         return _break_a_row(tsv) if malform else tsv
 
-    @contextmanager
-    def serve(self) -> Iterator[str]:
+    def serve(self) -> AbstractContextManager[str]:
         """Run on loopback until the block ends; yields the base URL (for `base_url`)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))  # bound before uvicorn starts: no race for the port
-        server = uvicorn.Server(
-            uvicorn.Config(self.app(), lifespan="off", log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake Yandex.Direct did not start")
-            time.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
+        return serve_in_thread(self.app(), lifespan="off", name="fake Yandex.Direct")
 
 
 def _validate(raw: bytes) -> dict:
