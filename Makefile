@@ -36,6 +36,9 @@ system-deps:
 	    apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
 	  else echo "warning: missing$$missing (run as root or apt-get install it); those tests will skip" >&2; fi; \
+	fi; \
+	if ! docker compose version >/dev/null 2>&1 && command -v docker-compose >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  install -D -m 0755 .ci/docker-compose-plugin /usr/local/lib/docker/cli-plugins/docker-compose; \
 	fi
 
 bench: setup  ## performance runs (see BENCHMARKS.md); needs wrk
