@@ -121,3 +121,30 @@ def test_no_companies_still_lands_builds_and_publishes(
     assert result.state == "success", result
     assert result.task_states["extract"] == "skipped"  # zero mapped instances
     assert result.task_states["publish"] == "success"
+
+
+def test_backfill_of_three_days_lands_and_publishes_each_day(
+    airflow_db: Path, callpath_settings: Settings
+) -> None:
+    """`callpath pipeline backfill` runs the real DAG for each day of the range, in order."""
+    import duckdb
+    from typer.testing import CliRunner
+
+    from realtime import cli, demo
+
+    days = [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
+    demo.seed(callpath_settings)
+    week = demo.simulate_week(callpath_settings, days)
+    with demo.serve_demo_sources(callpath_settings, week):
+        outcome = CliRunner().invoke(
+            cli.app, ["pipeline", "backfill", "--from", "2025-03-08", "--to", "2025-03-10"]
+        )
+    assert outcome.exit_code == 0, outcome.output
+    conn = duckdb.connect(str(callpath_settings.warehouse_path), read_only=True)
+    try:
+        runs = conn.execute("select run_day from published.publish_log order by 1").fetchall()
+        landed = conn.execute("select distinct _day from raw.sessions order by 1").fetchall()
+    finally:
+        conn.close()
+    assert [r[0] for r in runs] == days
+    assert [r[0] for r in landed] == days
