@@ -20,21 +20,14 @@ The day handed to the pipeline is `data_interval_start` in that time zone.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pendulum
-from airflow.sdk import (
-    CronDataIntervalTimetable,
-    TriggerRule,
-    dag,
-    get_current_context,
-    task,
-)
+from airflow.sdk import TriggerRule, dag, get_current_context, task
 
-from realtime.settings import Settings
+from dags.common import DAILY, START_DATE, TIMEZONE, default_args, run_settings
 
 DAG_ID = "callpath_daily"
-TIMEZONE: str = Settings().default_timezone
 
 
 def interval_day(data_interval_start: pendulum.DateTime | None = None) -> date:
@@ -49,28 +42,10 @@ def interval_day(data_interval_start: pendulum.DateTime | None = None) -> date:
     return pendulum.instance(data_interval_start).in_timezone(TIMEZONE).date()
 
 
-def run_settings() -> Settings | None:
-    """Settings for this run: `dag_run.conf["callpath_settings"]` over CALLPATH_* env.
-
-    Empty conf (scheduled runs) gives None, i.e. `pipelines.daily` reads the worker's
-    CALLPATH_* environment.  `run_daily_dag(day, settings)` fills the conf.
-    """
-    dag_run = get_current_context().get("dag_run")
-    overrides = ((dag_run.conf if dag_run else None) or {}).get("callpath_settings")
-    return Settings(**overrides) if overrides else None
-
-
-default_args = {
-    "owner": "callpath",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
-
-
 @dag(
     dag_id=DAG_ID,
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
+    schedule=DAILY,
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args,

@@ -15,36 +15,18 @@ returns the list (visible as the task's XCom).  Settings come from
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import dag, task
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
-
-from realtime.settings import Settings
+from dags.common import DAILY, START_DATE, default_args, run_settings
 
 DAG_ID = "callpath_pool_maintenance"
-TIMEZONE: str = Settings().default_timezone
 HEALTH_THRESHOLD = 0.8
-
-
-def run_settings() -> Settings | None:
-    """`dag_run.conf["callpath_settings"]` over CALLPATH_* env (None: use the env)."""
-    dag_run = get_current_context().get("dag_run")
-    overrides = ((dag_run.conf if dag_run else None) or {}).get("callpath_settings")
-    return Settings(**overrides) if overrides else None
-
-
-default_args = {
-    "owner": "callpath",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
 
 
 @dag(
     dag_id=DAG_ID,
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
+    schedule=DAILY,
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
