@@ -88,12 +88,19 @@ def dbt_build(
     like any extra variables in `env` (see `postgres_profile_env`).
     Raises DbtBuildError naming every failing node.
     """
+    # Compiled SQL, manifest and logs go beside the warehouse, not into dbt/target:
+    # two builds at once (an Airflow worker and a test run, two tests) would otherwise
+    # overwrite each other's manifest mid-run. Each warehouse keeps its own partial
+    # parse cache, so repeated builds of one warehouse stay fast.
+    artifacts_dir = dbt_artifacts_dir(warehouse_path, target)
     args = [
         "build",
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", target,
-        # Only warnings and errors on the console; the full log is in dbt/logs/dbt.log,
+        "--target-path", str(artifacts_dir / "target"),
+        "--log-path", str(artifacts_dir / "logs"),
+        # Only warnings and errors on the console; the full log is in <warehouse>.dbt-<target>/logs/dbt.log,
         # and a failure raises DbtBuildError naming every failed node anyway.
         "--log-level", "warn",
     ]  # fmt: skip
@@ -126,6 +133,12 @@ def dbt_build(
     if built.failures or not outcome.success:
         raise DbtBuildError(built.failures, detail=_exception_text(outcome.exception))
     return built
+
+
+def dbt_artifacts_dir(warehouse_path: Path, target: str) -> Path:
+    """Where one warehouse's dbt artifacts (manifest, run_results, logs) live."""
+    warehouse = Path(warehouse_path).resolve()
+    return warehouse.parent / f"{warehouse.stem}.dbt-{target}"
 
 
 def _release_connections() -> None:
