@@ -1,20 +1,104 @@
-"""Event store → warehouse raw, one company-day partition at a time."""
+"""Event store → warehouse raw, one company-day partition at a time.
+
+`extract_events` copies what happened on a day (sessions, leases, calls, lead touches,
+callback tasks); `extract_pool_snapshot` records the pool and the sizing advisor's
+recommendation for the day. Both replace the company's `_day` partition, so running
+them again for a day gives the same rows.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
 from pipelines.raw_schema import RAW_TABLES
 from pipelines.warehouse import Warehouse, naive_utc
-from realtime.domain import Company, day_bounds_utc
+from realtime.domain import Company, Lead, day_bounds_utc
+from realtime.pool.advisor import servers_needed, traffic_from_leases
+from realtime.pool.base import PoolStore
 from realtime.store import EventStore
+
+# The store lists leads by creation time only, so the touches of a day are found
+# among leads created up to this many days before it. A lead touched again and
+# again for longer than this loses its later touches from the warehouse (the
+# realtime dedupe window is 30 days by default, so that takes a year of touches
+# less than a month apart).
+LEAD_LOOKBACK_DAYS = 365
+_PAGE = 1000
+# list_callbacks has a limit but no time filter or cursor: one read of them all.
+_CALLBACK_READ_LIMIT = 1_000_000
+
+
+def raw_columns(table: str) -> list[str]:
+    """Column names of a raw table, in DDL order."""
+    return [line.split()[0] for line in RAW_TABLES[table].strip().splitlines()]
 
 
 def _frame(rows: list[dict], table: str) -> pd.DataFrame:
-    columns = [line.split()[0] for line in RAW_TABLES[table].strip().splitlines()]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=raw_columns(table))
+
+
+def _in_day(at: datetime, start: datetime, end: datetime) -> bool:
+    return start <= at < end
+
+
+def _leads_created_between(store: EventStore, company_id: str, start: datetime,
+                           end: datetime) -> list[Lead]:  # fmt: skip
+    leads: list[Lead] = []
+    after = None
+    while True:
+        page = store.list_leads(company_id, start, end, after, _PAGE)
+        leads += page
+        if len(page) < _PAGE:
+            return leads
+        after = (page[-1].created_at, page[-1].id)
+
+
+def lead_touch_rows(store: EventStore, company: Company, day: date) -> list[dict]:
+    """Every touch (call, form, callback request) made on the company's local `day`."""
+    start, end = day_bounds_utc(day, company.timezone)
+    since = start - timedelta(days=LEAD_LOOKBACK_DAYS)
+    return [
+        {
+            "company_id": lead.company_id,
+            "lead_id": lead.id,
+            "touch_type": touch.type,
+            "touch_ref": touch.ref,
+            "touched_at": naive_utc(touch.at),
+            "session_id": touch.session_id,
+            "phone": lead.phone,
+            "email": lead.email,
+            "page": touch.page,
+            "_day": day,
+        }
+        for lead in _leads_created_between(store, company.id, since, end)
+        if lead.last_touch_at >= start
+        for touch in lead.touches
+        if _in_day(touch.at, start, end)
+    ]
+
+
+def callback_task_rows(store: EventStore, company: Company, day: date) -> list[dict]:
+    """Callback tasks created on the company's local `day`, copied field by field:
+    every CallbackTask field with a column of that name in raw.callback_tasks lands,
+    so a new field needs only its column in pipelines/raw_schema.py."""
+    start, end = day_bounds_utc(day, company.timezone)
+    columns = set(raw_columns("callback_tasks"))
+    rows = []
+    for task in store.list_callbacks(company.id, None, _CALLBACK_READ_LIMIT):
+        if not _in_day(task.created_at, start, end):
+            continue
+        fields: dict[str, Any] = {"task_id": task.id, **task.model_dump(exclude={"id"})}
+        row = {
+            name: naive_utc(value) if isinstance(value, datetime) else value
+            for name, value in fields.items()
+            if name in columns
+        }
+        rows.append({**row, "_day": day})
+    return rows
 
 
 def extract_events(store: EventStore, wh: Warehouse, company: Company, day: date) -> dict[str, int]:
@@ -81,9 +165,94 @@ def extract_events(store: EventStore, wh: Warehouse, company: Company, day: date
         }
         for c in store.calls_between(company.id, start, end)
     ]
+    tables = (
+        ("sessions", sessions),
+        ("number_leases", leases),
+        ("calls", calls),
+        ("lead_touches", lead_touch_rows(store, company, day)),
+        ("callback_tasks", callback_task_rows(store, company, day)),
+    )
     where, params = "company_id = %s and _day = %s", [company.id, day]
-    with wh.transaction():  # all three tables or none
+    with wh.transaction():  # all tables or none
         return {
             table: wh.replace_rows(table, _frame(rows, table), where, params)
-            for table, rows in (("sessions", sessions), ("number_leases", leases), ("calls", calls))
+            for table, rows in tables
+        }
+
+
+def extract_pool_snapshot(
+    store: EventStore,
+    pool: PoolStore,
+    wh: Warehouse,
+    company: Company,
+    day: date,
+    target_blocking: float,
+    taken_at: datetime | None = None,
+) -> dict[str, int]:
+    """Replace the company's `day` partition of raw.pool_snapshots (per region: size,
+    leases, shared leases, exhaustion events, the advisor's recommended size for the
+    day's traffic at `target_blocking`) and raw.tracking_numbers (its numbers now).
+
+    Size, the numbers and their quarantine are pool state at `taken_at` (default
+    now), not a history: run it for yesterday, as the daily job does. Exhaustion
+    events count from the day's start up to `taken_at`."""
+    start, end = day_bounds_utc(day, company.timezone)
+    taken_at = taken_at or datetime.now(UTC)
+    stats = pool.stats(company.id, taken_at, start)
+    states = {s.number: s for s in pool.list_states(None)}
+    leases_by_region: dict[str, list] = defaultdict(list)
+    for lease in store.leases_between(company.id, start, end):
+        state = states.get(lease.number)
+        leases_by_region[state.region if state else "unknown"].append(lease)
+    region_stats = {r.region: r for r in stats.regions}
+    used = {r.region for r in stats.regions if r.bound} | set(leases_by_region)
+    if stats.exhaustion_events and not used:
+        used = {"unknown"}  # exhausted with no number at all: keep the events
+    snapshot = []
+    # regions of the inventory the company never used are left out, as in the pool API
+    for region in sorted(used):
+        leases = leases_by_region.get(region, [])
+        traffic = traffic_from_leases(leases)
+        r = region_stats.get(region)
+        snapshot.append(
+            {
+                "company_id": company.id,
+                "region": region,
+                "size": r.bound if r else 0,
+                "leased_at_snapshot": r.leased_now if r else 0,
+                "free_inventory": r.free_inventory if r else 0,
+                "leases": len(leases),
+                "shared_leases": sum(lease.is_shared for lease in leases),
+                # the pool counts exhaustion per company, not per region
+                "exhaustion_events": 0,
+                "peak_arrivals_per_hour": traffic.peak_arrivals_per_hour,
+                "mean_hold_minutes": traffic.mean_hold_minutes,
+                "offered_load_erlangs": traffic.offered_load,
+                "target_blocking": target_blocking,
+                "recommended_size": servers_needed(traffic.offered_load, target_blocking),
+                "taken_at": naive_utc(taken_at),
+                "_day": day,
+            }
+        )
+    if snapshot:
+        snapshot[0]["exhaustion_events"] = stats.exhaustion_events
+    numbers = [
+        {
+            "company_id": company.id,
+            "number": s.number,
+            "region": s.region,
+            "kind": s.kind,
+            "channel": s.channel,
+            "is_former": s.company_id != company.id,
+            "quarantine_until": naive_utc(s.quarantine_until),
+            "_day": day,
+        }
+        for s in states.values()
+        if s.company_id == company.id or s.former_company_id == company.id
+    ]
+    where, params = "company_id = %s and _day = %s", [company.id, day]
+    with wh.transaction():
+        return {
+            table: wh.replace_rows(table, _frame(rows, table), where, params)
+            for table, rows in (("pool_snapshots", snapshot), ("tracking_numbers", numbers))
         }

@@ -59,6 +59,71 @@ RAW_TABLES: dict[str, str] = {
         is_missed           boolean   not null,
         _day                date      not null
     """,
+    # One row per touch of a lead (a call, a web form, a callback request), as the
+    # realtime service grouped them; `_day` is the touch's local day. phone and email
+    # are the lead's (touches carry no contact of their own).
+    "lead_touches": """
+        company_id          varchar   not null,
+        lead_id             varchar   not null,
+        touch_type          varchar   not null,
+        touch_ref           varchar   not null,
+        touched_at          timestamp not null,
+        session_id          varchar,
+        phone               varchar,
+        email               varchar,
+        page                varchar,
+        _day                date      not null
+    """,
+    # One row per callback task (requested callback or missed call to return), as it
+    # stood when its creation day was extracted. Columns are copied from the store's
+    # CallbackTask by name (`id` as task_id), so a new task field is one line here.
+    "callback_tasks": """
+        company_id          varchar   not null,
+        task_id             varchar   not null,
+        phone               varchar,
+        reason              varchar   not null,
+        lead_id             varchar,
+        ref                 varchar   not null,
+        status              varchar   not null,
+        created_at          timestamp not null,
+        done_at             timestamp,
+        closed_by           varchar,
+        closed_by_entry_id  varchar,
+        closed_by_target_call boolean,
+        auto_callback_status varchar,
+        _day                date      not null
+    """,
+    # The pool per company, region and day: the realtime pool stats and the sizing
+    # advisor's recommendation (realtime/pool/advisor.py) as the extract saw them.
+    "pool_snapshots": """
+        company_id              varchar       not null,
+        region                  varchar       not null,
+        size                    integer       not null,
+        leased_at_snapshot      integer       not null,
+        free_inventory          integer       not null,
+        leases                  integer       not null,
+        shared_leases           integer       not null,
+        exhaustion_events       integer       not null,
+        peak_arrivals_per_hour  double precision not null,
+        mean_hold_minutes       double precision not null,
+        offered_load_erlangs    double precision not null,
+        target_blocking         double precision not null,
+        recommended_size        integer       not null,
+        taken_at                timestamp     not null,
+        _day                    date          not null
+    """,
+    # The company's tracking numbers (pool state) when the day was extracted: static
+    # numbers and their channel, numbers it holds or recently gave up (quarantine).
+    "tracking_numbers": """
+        company_id          varchar   not null,
+        number              varchar   not null,
+        region              varchar,
+        kind                varchar   not null,
+        channel             varchar,
+        is_former           boolean   not null,
+        quarantine_until    timestamp,
+        _day                date      not null
+    """,
 }
 
 # Fivetran ad_reporting's unified shape plus load metadata, one table per platform.

@@ -50,21 +50,47 @@ def _session(session_id, day, hhmm, *, source=None, medium=None, campaign=None, 
 
 
 def _call(entry_id, day, hhmm, caller, *, session_id=None, reason=None, missed=False,
-          direction="inbound"):  # fmt: skip
+          direction="inbound", number="+74955550001"):  # fmt: skip
     return {
         "company_id": COMPANY,
         "entry_id": entry_id,
-        "tracking_number": "+74955550001",
+        "tracking_number": number,
         "caller_number": caller,
         "direction": direction,
         "started_at": _at(day, hhmm),
         "talk_seconds": 0 if missed else 120,
         "session_id": session_id,
-        "attribution_reason": reason or ("lease:l_" + session_id if session_id else "no_lease"),
+        "attribution_reason": reason or ("lease" if session_id else "no_lease"),
         "is_first_call": False,
         "is_target": not missed,
         "is_missed": missed,
         "_day": day,
+    }
+
+
+def _lease(session_id, number, start: datetime, end: datetime, shared=False):
+    return {
+        "company_id": COMPANY,
+        "lease_id": f"l_{session_id}",
+        "number": number,
+        "session_id": session_id,
+        "leased_from": start,
+        "last_seen_at": start,
+        "leased_until": end,
+        "is_shared": shared,
+        "_day": start.date(),
+    }
+
+
+def _number(number, kind="dynamic", channel=None):
+    return {
+        "company_id": COMPANY,
+        "number": number,
+        "region": "RU-MOW",
+        "kind": kind,
+        "channel": channel,
+        "is_former": False,
+        "_day": D2,
     }
 
 
@@ -136,15 +162,34 @@ RAW_ROWS: dict[str, list[dict]] = {
         _session("s_org2", D2, "09:00", referrer=YANDEX_SEARCH),
         _session("s_dir2", D2, "10:00"),
     ],
-    "number_leases": [],
+    "number_leases": [
+        _lease("s_ya1", "+74955550001", _at(D1, "07:00"), _at(D1, "07:20")),
+        _lease("s_org1", "+74955550001", _at(D1, "10:00"), _at(D1, "10:20")),
+        _lease("s_ya3", "+74955550001", _at(D2, "08:00"), _at(D2, "08:20")),
+        # kept alive until the next day, and the call comes exactly at its end
+        _lease("s_g1", "+74955550002", _at(D1, "09:00"), _at(D2, "10:00")),
+    ],
+    "tracking_numbers": [
+        _number("+74955550001"),
+        _number("+74955550002"),
+        _number("+74955550099", kind="static", channel="offline/billboard-msk"),
+    ],
     "calls": [
         _call("e1", D1, "07:05", "+79161111111", session_id="s_ya1"),
         _call("e2", D1, "10:05", "+79162222222", session_id="s_org1", missed=True),
-        _call("e3", D1, "13:00", "+79163333333", reason="static:offline/billboard-msk"),
+        _call(
+            "e3",
+            D1,
+            "13:00",
+            "+79163333333",
+            reason="static:offline/billboard-msk",
+            number="+74955550099",
+        ),
         # the yandex caller again, next day: same lead
         _call("e4", D2, "08:05", "+79161111111", session_id="s_ya3"),
         # a D1 google visitor calls on D2
-        _call("e5", D2, "10:00", "+79164444444", session_id="s_g1"),
+        _call("e5", D2, "10:00", "+79164444444", session_id="s_g1", number="+74955550002"),
+        # nobody held the number then
         _call("e6", D2, "11:00", "+79165555555"),
         # outbound: neither a call in the report nor a lead
         _call("e7", D2, "12:00", "+79161111111", direction="outbound"),
@@ -298,9 +343,9 @@ def test_deals_match_leads_by_phone_session_and_utm_and_unmatched_deals_stay_out
         "select deal_id, lead_id, match_method from main.int_deals__matched order by deal_id, crm",
     )
     assert rows == [
-        ("d1", "acme:e1", "phone"),
-        ("d2", "acme:e5", "session_id"),
-        ("d3", "acme:e5", "utm"),
+        ("d1", "acme:call:e1", "phone"),
+        ("d2", "acme:call:e5", "session_id"),
+        ("d3", "acme:call:e5", "utm"),
         ("d4", None, None),
         ("d4", None, None),  # the bitrix24 one
     ]

@@ -11,10 +11,11 @@ import pytest
 
 from connectors.base import ContactRecord, DealRecord, SourceError, SpendRecord
 from pipelines import daily, land, warehouse
-from pipelines.extract import extract_events
-from realtime.domain import Call, Lease, Session
+from pipelines.extract import extract_events, extract_pool_snapshot
+from realtime.domain import Call, CallbackTask, Changes, Lead, LeadTouch, Lease, Session
+from realtime.pool.sqlite import SQLitePoolStore
 from realtime.store.sqlite import SQLiteEventStore
-from tests.conftest import ACME, seed_tenants
+from tests.conftest import ACME, inventory, seed_tenants
 
 MSK_DAY = date(2026, 11, 18)
 UTC_BOUNDARY = datetime.fromisoformat("2026-11-17T21:00:00+00:00")  # midnight in Moscow
@@ -74,7 +75,13 @@ def test_extract_takes_the_local_day_and_twice_gives_the_same_rows(store, settin
         ids = [
             r[0] for r in conn.execute("select session_id from raw.sessions order by 1").fetchall()
         ]
-    assert counts == {"sessions": 2, "number_leases": 1, "calls": 1}
+    assert counts == {
+        "sessions": 2,
+        "number_leases": 1,
+        "calls": 1,
+        "lead_touches": 0,
+        "callback_tasks": 0,
+    }
     assert first == second
     assert ids == ["first", "last"]
 
@@ -91,6 +98,108 @@ def test_extract_of_a_day_with_new_events_replaces_only_that_day(store, settings
             "select _day, count(*) from raw.sessions group by 1 order by 1"
         ).fetchall()
     assert got == [(MSK_DAY, 1), (MSK_DAY + timedelta(days=1), 2)]
+
+
+def _lead(lead_id: str, touches: list[LeadTouch], company: str = "acme") -> Lead:
+    return Lead(
+        id=lead_id,
+        company_id=company,
+        phone="+79161234567",
+        email="a@b.example",
+        created_at=touches[0].at,
+        last_touch_at=touches[-1].at,
+        first_touch_type=touches[0].type,
+        session_id=touches[0].session_id,
+        touches=touches,
+    )
+
+
+def test_lead_touches_and_callback_tasks_land_on_the_day_they_happened(store, settings):
+    day_start = UTC_BOUNDARY
+    # a lead created the day before, touched again today: only today's touch lands
+    old = _lead(
+        "ld_old",
+        [
+            LeadTouch(type="form", ref="f0", at=day_start - timedelta(hours=2)),
+            LeadTouch(type="callback", ref="r1", at=day_start + timedelta(hours=3), page="/p"),
+        ],
+    )
+    new = _lead("ld_new", [LeadTouch(type="call", ref="E9", at=day_start + timedelta(hours=5))])
+    other = _lead(
+        "ld_glx", [LeadTouch(type="form", ref="g1", at=day_start)], company="globex"
+    )
+    task = CallbackTask(
+        id="cb1",
+        company_id="acme",
+        phone="+79161234567",
+        reason="callback_request",
+        lead_id="ld_old",
+        ref="r1",
+        created_at=day_start + timedelta(hours=3),
+        status="done",
+        done_at=day_start + timedelta(hours=4),
+    )
+    late_task = task.model_copy(update={"id": "cb2", "created_at": day_start + timedelta(days=1)})
+    store.save_changes(Changes(leads=[old, new, other], callbacks=[task, late_task]))
+
+    with warehouse.connect(settings) as conn:
+        counts = extract_events(store, conn, ACME, MSK_DAY)
+        assert extract_events(store, conn, ACME, MSK_DAY) == counts
+        touches = conn.execute(
+            "select lead_id, touch_type, touch_ref, phone, page from raw.lead_touches order by 3"
+        ).fetchall()
+        tasks = conn.execute(
+            "select task_id, reason, status, done_at, _day from raw.callback_tasks"
+        ).fetchall()
+    assert touches == [
+        ("ld_new", "call", "E9", "+79161234567", None),
+        ("ld_old", "callback", "r1", "+79161234567", "/p"),
+    ]
+    assert tasks == [("cb1", "callback_request", "done", datetime(2026, 11, 18, 1, 0), MSK_DAY)]
+
+
+def test_pool_snapshot_records_leases_shared_leases_and_the_advisors_size(store, settings):
+    pool = SQLitePoolStore(":memory:")
+    pool.import_numbers(inventory())
+    leases = []
+    for i in range(6):  # six visitors in one hour, 30 minutes each
+        at = UTC_BOUNDARY + timedelta(hours=9, minutes=5 * i)
+        grant = pool.acquire(
+            "acme", f"s{i}", ["RU-MOW"], at, at + timedelta(minutes=30), share_when_exhausted=True
+        )
+        leases.append(
+            Lease(
+                id=f"l{i}",
+                company_id="acme",
+                number=grant.number,
+                session_id=f"s{i}",
+                leased_from=at,
+                last_seen_at=at,
+                leased_until=at + timedelta(minutes=30),
+                is_shared=grant.is_shared,
+            )
+        )
+    for lease in leases:
+        store.save_lease(lease)
+    taken_at = UTC_BOUNDARY + timedelta(days=1, hours=1)
+    with warehouse.connect(settings) as conn:
+        counts = extract_pool_snapshot(store, pool, conn, ACME, MSK_DAY, 0.01, taken_at)
+        assert extract_pool_snapshot(store, pool, conn, ACME, MSK_DAY, 0.01, taken_at) == counts
+        snapshot = conn.execute(
+            "select region, size, leases, shared_leases, exhaustion_events,"
+            " peak_arrivals_per_hour, recommended_size from raw.pool_snapshots"
+        ).fetchall()
+        numbers = conn.execute(
+            "select number, kind, channel from raw.tracking_numbers order by 1"
+        ).fetchall()
+    shared = sum(lease.is_shared for lease in leases)
+    # three Moscow numbers for six overlapping 30-minute visits: the pool ran out
+    assert shared > 0
+    # 6 arrivals/hour x 0.5 h = 3 Erlangs; Erlang B <= 1 % needs 8 numbers
+    assert snapshot == [("RU-MOW", 3, 6, shared, shared, 6.0, 8)]
+    assert ("+74955559999", "static", "offline/billboard") in numbers
+    assert counts == {"pool_snapshots": 1, "tracking_numbers": len(numbers)}
+    pool.close()
 
 
 class ListSpend:

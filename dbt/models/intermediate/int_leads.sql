@@ -1,26 +1,15 @@
--- Skeleton lead rule: every inbound call opens a lead unless the same number
--- called the same company less than `lead_dedupe_days` days before (measured
--- from that previous call, so a caller who keeps calling stays one lead).
--- The first call of a lead carries its attribution; missed calls count, since
--- a missed call is still somebody who wanted to buy.
+-- One row per lead, by the realtime rule (realtime/leads/service.py): touches from
+-- the same person (phone, else email) to the same company belong to one lead while
+-- each comes at most `lead_dedupe_days` after the lead's previous touch (the window
+-- runs from the last touch, inclusive, so a caller who keeps calling stays one
+-- lead). The first touch defines the lead: its time, kind, session and channel.
+-- lead_id is '<company_id>:<kind>:<ref of the first touch>', stable across rebuilds.
 
 with
 
-calls as (
+touches as (
 
-    select * from {{ ref('int_calls__attributed') }}
-    where is_inbound
-
-),
-
-keyed as (
-
-    select
-        *,
-        -- hidden numbers cannot be told apart: each such call is a lead of its own
-        coalesce(caller_number, {{ dbt.concat(["'entry:'", 'entry_id']) }}) as caller_key
-
-    from calls
+    select * from {{ ref('int_leads__touches') }}
 
 ),
 
@@ -28,12 +17,12 @@ with_previous as (
 
     select
         *,
-        lag(started_at) over (
-            partition by company_id, caller_key
-            order by started_at, entry_id
-        ) as previous_call_at
+        lag(touched_at) over (
+            partition by company_id, identity_key
+            order by touched_at, touch_kind, touch_ref
+        ) as previous_touch_at
 
-    from keyed
+    from touches
 
 ),
 
@@ -42,8 +31,8 @@ flagged as (
     select
         *,
         case
-            when previous_call_at is null then 1
-            when started_at >= {{ dbt.dateadd('day', var('lead_dedupe_days'), 'previous_call_at') }}
+            when previous_touch_at is null then 1
+            when touched_at > {{ dbt.dateadd('day', var('lead_dedupe_days'), 'previous_touch_at') }}
                 then 1
             else 0
         end as opens_lead
@@ -57,8 +46,8 @@ numbered as (
     select
         *,
         sum(opens_lead) over (
-            partition by company_id, caller_key
-            order by started_at, entry_id
+            partition by company_id, identity_key
+            order by touched_at, touch_kind, touch_ref
             rows between unbounded preceding and current row
         ) as lead_number
 
@@ -66,22 +55,28 @@ numbered as (
 
 ),
 
-lead_calls as (
+lead_totals as (
 
     select
         company_id,
-        caller_key,
+        identity_key,
         lead_number,
-        count(*) as call_count,
-        sum(case when is_missed then 0 else 1 end) as answered_call_count,
-        max(started_at) as last_call_at
+        count(*) as touch_count,
+        sum(case when touch_kind = 'call' then 1 else 0 end) as call_count,
+        sum(case when touch_kind = 'call' and not is_missed then 1 else 0 end)
+            as answered_call_count,
+        sum(case when touch_kind = 'form' then 1 else 0 end) as form_count,
+        sum(case when touch_kind = 'callback' then 1 else 0 end) as callback_count,
+        max(phone) as phone,
+        max(email) as email,
+        max(touched_at) as last_touch_at
 
     from numbered
     group by 1, 2, 3
 
 ),
 
-first_calls as (
+first_touches as (
 
     select * from numbered
     where opens_lead = 1
@@ -91,29 +86,41 @@ first_calls as (
 final as (
 
     select
-        {{ dbt.concat(['first_calls.company_id', "':'", 'first_calls.entry_id']) }} as lead_id,
-        first_calls.company_id,
-        first_calls.caller_number,
-        first_calls.entry_id as first_entry_id,
-        first_calls.session_id,
-        first_calls.channel,
-        first_calls.utm_source,
-        first_calls.utm_medium,
-        first_calls.utm_campaign,
-        first_calls.ad_platform,
-        first_calls.is_missed as is_first_call_missed,
-        lead_calls.call_count,
-        lead_calls.answered_call_count,
-        first_calls.started_at as lead_created_at,
-        lead_calls.last_call_at,
-        first_calls.call_date as lead_date
+        {{ dbt.concat([
+            'first_touches.company_id', "':'",
+            'first_touches.touch_kind', "':'",
+            'first_touches.touch_ref']) }} as lead_id,
+        first_touches.company_id,
+        first_touches.touch_kind as first_touch_kind,
+        first_touches.touch_ref as first_touch_ref,
+        first_touches.session_id,
+        first_touches.visitor_id,
+        lead_totals.phone,
+        -- the phone again under the name deal matching and older reports use
+        lead_totals.phone as caller_number,
+        lead_totals.email,
+        first_touches.channel,
+        first_touches.utm_source,
+        first_touches.utm_medium,
+        first_touches.utm_campaign,
+        first_touches.ad_platform,
+        first_touches.campaign_id,
+        first_touches.touch_kind = 'call' and first_touches.is_missed as is_first_call_missed,
+        lead_totals.touch_count,
+        lead_totals.call_count,
+        lead_totals.answered_call_count,
+        lead_totals.form_count,
+        lead_totals.callback_count,
+        first_touches.touched_at as lead_created_at,
+        lead_totals.last_touch_at,
+        first_touches.touch_date as lead_date
 
-    from first_calls
+    from first_touches
 
-    inner join lead_calls
-        on first_calls.company_id = lead_calls.company_id
-        and first_calls.caller_key = lead_calls.caller_key
-        and first_calls.lead_number = lead_calls.lead_number
+    inner join lead_totals
+        on first_touches.company_id = lead_totals.company_id
+        and first_touches.identity_key = lead_totals.identity_key
+        and first_touches.lead_number = lead_totals.lead_number
 
 )
 

@@ -53,7 +53,8 @@ final as (
         -- only paid clicks are bought on a platform: google/organic costs nothing
         case
             when channel in ('paid_search', 'paid_social') then {{ to_platform('utm_source') }}
-        end as ad_platform
+        end as ad_platform,
+        {{ parse_campaign_id('utm_campaign') }} as campaign_id
 
     from classified
 
