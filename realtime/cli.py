@@ -22,12 +22,14 @@ pool_app = typer.Typer(help="Number pool housekeeping.")
 keys_app = typer.Typer(help="Company API keys for the REST API.")
 company_app = typer.Typer(help="Companies and their sites.")
 webhooks_app = typer.Typer(help="Outgoing webhooks.")
+crm_app = typer.Typer(help="CRM data the realtime service needs (smart redirect).")
 app.add_typer(company_app, name="company")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(pool_app, name="pool")
 app.add_typer(keys_app, name="keys")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(crm_app, name="crm")
 console = Console()
 err = Console(stderr=True)
 
@@ -164,6 +166,36 @@ def pool_maintain() -> None:
     console.print(f"Released {len(released)} number(s).")
 
 
+@crm_app.command("sync-contacts")
+def crm_sync_contacts(
+    days: int = typer.Option(
+        3650, min=1, help="Contacts changed in the last N days (default: all of them)."
+    ),
+) -> None:
+    """Copy CRM contacts (phone → responsible manager) into the event store for smart
+    redirect, from every configured amoCRM and Bitrix24 account (`docs/redirect.md`)."""
+    from datetime import timedelta
+
+    from connectors.registry import crm_connectors
+    from realtime.domain import utcnow
+    from realtime.redirect.crm_sync import sync_contacts
+    from realtime.settings import get_settings
+    from realtime.store import open_event_store
+
+    connectors = crm_connectors()
+    if not connectors:
+        raise fail("no CRM configured: set CALLPATH_AMOCRM_* or CALLPATH_BITRIX24_*")
+    store = open_event_store(get_settings())
+    try:
+        counts = sync_contacts(store, connectors, utcnow() - timedelta(days=days))
+    finally:
+        store.close()
+        for connector in connectors:
+            connector.close()
+    for name, count in counts.items():
+        console.print(f"{name}: {count} contact(s) synced")
+
+
 @keys_app.command("create")
 def keys_create(
     company_id: str = typer.Option(..., "--company", help="Company id."),
@@ -237,7 +269,7 @@ def demo(
     """Seed a demo company, drive a synthetic week through the API, build the report."""
     # Starlette nags about its httpx transport; the demo's in-process client is fine.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from pipelines.orchestration import run_daily_dag
+    from pipelines.orchestration import run_day
     from realtime import demo as demo_mod
     from realtime.settings import get_settings
 
@@ -257,15 +289,33 @@ def demo(
     )
     # The DAG's connectors pull from local fakes of the four sources, over their protocols.
     with demo_mod.serve_demo_sources(settings, result):
-        for day in track_days(week, "Running the Airflow DAG callpath_daily"):
-            run_daily_dag(day, settings)
+        run_days(week, settings, run_day)
     print_e2e(settings)
 
 
-def track_days(days: list[date], description: str):
-    from rich.progress import track
+def run_days(days: list[date], settings, run_day) -> None:
+    """Run the daily DAGs for each day with a rich progress bar per day (one step per DAG)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return track(days, description=description, console=console)
+    from pipelines.orchestration import DAILY_DAG_IDS
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[dag]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        for day in days:
+            bar = progress.add_task(f"{day}", total=len(DAILY_DAG_IDS), dag=DAILY_DAG_IDS[0])
+
+            def done(result, bar=bar) -> None:
+                following = DAILY_DAG_IDS.index(result.dag_id) + 1
+                label = DAILY_DAG_IDS[following] if following < len(DAILY_DAG_IDS) else "done"
+                progress.update(bar, advance=1, dag=label)
+
+            run_day(day, settings, on_dag_done=done)
 
 
 def print_e2e(settings) -> None:
@@ -326,16 +376,43 @@ def print_e2e(settings) -> None:
         console.print("Warehouse: PostgreSQL, table published.e2e_daily")
 
 
+@app.command("report")
+def report(
+    start: datetime | None = typer.Option(
+        None, "--from", formats=["%Y-%m-%d"], help="First day (default: the marts' first)."
+    ),
+    end: datetime | None = typer.Option(
+        None, "--to", formats=["%Y-%m-%d"], help="Last day, inclusive (default: the last)."
+    ),
+    out: Path = typer.Option(Path("reports/dashboard.html"), help="The HTML file to write."),
+) -> None:
+    """Write the dashboard: one offline HTML file with the e2e table, trend, funnel,
+    attribution models, calls heat map and pool health (`docs/analyst.md`)."""
+    first, last = (start.date() if start else None), (end.date() if end else None)
+    if first and last and first > last:
+        raise fail(f"--from {first} is after --to {last}")
+    from pipelines.dashboard import write_dashboard
+    from realtime.settings import get_settings
+
+    with console.status("Reading the marts and drawing the charts…"):
+        path = write_dashboard(get_settings(), first, last, out)
+    console.print(f"Dashboard written to [bold]{path}[/bold] (open it in a browser).")
+
+
 @pipeline_app.command("run")
 def pipeline_run(
     day: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="Day to build."),
 ) -> None:
-    """Run the daily DAG in-process for one day."""
-    from pipelines.orchestration import run_daily_dag
+    """Run the daily DAGs in-process for one day (extract, spend, deals, then the build)."""
+    from pipelines.orchestration import PipelineRunError, run_day
     from realtime.settings import get_settings
 
-    state = run_daily_dag(day.date(), get_settings())
-    console.print(f"callpath_daily {day.date()}: {state}")
+    try:
+        run_days([day.date()], get_settings(), run_day)
+    except PipelineRunError as exc:
+        err.print(f"[red]failed:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(f"{day.date()}: every DAG succeeded, marts published")
 
 
 @pipeline_app.command("backfill")
@@ -343,20 +420,23 @@ def pipeline_backfill(
     start: datetime = typer.Option(..., "--from", formats=["%Y-%m-%d"], help="First day to build."),
     end: datetime = typer.Option(..., "--to", formats=["%Y-%m-%d"], help="Last day (inclusive)."),
 ) -> None:
-    """Run the daily DAG in-process for every day from --from to --to, in order."""
+    """Run the daily DAGs in-process for every day from --from to --to, in order."""
     from datetime import timedelta
 
     first, last = start.date(), end.date()
     if first > last:
         raise fail(f"--from {first} is after --to {last}")
-    from pipelines.orchestration import run_daily_dag
+    from pipelines.orchestration import PipelineRunError, run_day
     from realtime.settings import get_settings
 
     settings = get_settings()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    for day in track_days(days, "Running the Airflow DAG callpath_daily"):
-        run_daily_dag(day, settings)
-    console.print(f"callpath_daily {first} … {last}: {len(days)} day(s) succeeded")
+    try:
+        run_days(days, settings, run_day)
+    except PipelineRunError as exc:
+        err.print(f"[red]failed:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(f"{first} … {last}: {len(days)} day(s) built and published")
 
 
 @webhooks_app.command("work")

@@ -1,0 +1,187 @@
+"""The dashboard file in real Chromium: built from a real dbt build, opened from disk.
+
+The warehouse is the hand-made raw dataset of tests/integration/test_dbt_build.py,
+built by the real `dbt build` and published by `publish_marts`, exactly as the daily
+job does. The figures the page shows are compared with the published marts queried
+here, so a dashboard that mis-sums, drops rows or fails to escape shows up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import warehouse
+from pipelines.dashboard import SECTIONS, write_dashboard
+from pipelines.publish import publish_marts
+from pipelines.transform import dbt_build
+from realtime.settings import Settings
+from tests.e2e.conftest import open_tab
+from tests.integration.test_dbt_build import D1, D2, RAW_ROWS, _load_duckdb
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
+
+
+def _settings(path: Path) -> Settings:
+    return Settings(_env_file=None, var_dir=path.parent, warehouse_path=path)
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("dashboard") / "warehouse.duckdb"
+    _load_duckdb(path, RAW_ROWS)
+    result = dbt_build(path)
+    assert result.failures == ()
+    with warehouse.connect(_settings(path)) as wh:
+        publish_marts(wh, warehouse.dbt_build_schema(_settings(path)), D2)
+    return path
+
+
+def _published(path: Path, sql: str) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchone()
+
+
+def _open(new_context, page_path: Path):
+    context = new_context()
+    tab = open_tab(context)
+    requests: list[str] = []
+    tab.page.on("request", lambda request: requests.append(request.url))
+    tab.page.goto(page_path.as_uri())
+    tab.page.wait_for_load_state("load")
+    return tab, requests
+
+
+def _cell_texts(page, selector: str) -> list[str]:
+    return [t.strip() for t in page.locator(selector).all_text_contents()]
+
+
+def test_dashboard_renders_every_section_offline_with_the_published_figures(
+    built_warehouse, new_context, tmp_path
+):
+    out = write_dashboard(_settings(built_warehouse), out=tmp_path / "reports" / "dashboard.html")
+    assert out.is_file()
+
+    tab, requests = _open(new_context, out)
+    page = tab.page
+
+    # Every section is on the page with its heading, none failed.
+    for section in SECTIONS:
+        assert page.locator(f"section#{section} h2").is_visible(), section
+    assert page.locator(".error").count() == 0, page.locator(".error").all_text_contents()
+    # The sections whose mart is built show data, not a placeholder.
+    for section in ("e2e", "trend", "funnel", "heatmap"):
+        assert page.locator(f"section#{section} .not-built").count() == 0, section
+
+    # Self-contained: nothing but the file itself and its embedded data: URIs.
+    outside = [u for u in requests if not u.startswith(("file://", "data:"))]
+    assert outside == []
+    assert tab.problems == [] and tab.failed_loads == []
+
+    # Charts are real images that decoded in the browser.
+    images = page.locator("img.chart")
+    assert images.count() >= 3
+    for i in range(images.count()):
+        assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
+
+    # The e2e table's total row equals the published mart summed here.
+    sessions, leads, cost, revenue = _published(
+        built_warehouse,
+        "select sum(sessions), sum(leads), sum(cost), sum(revenue) from published.e2e_daily",
+    )
+    headers = _cell_texts(page, "section#e2e thead th")
+    total = _cell_texts(page, "section#e2e tbody tr:last-child td")
+    assert total[0] == "total"
+    row = dict(zip(headers, total, strict=True))
+    number = lambda text: Decimal(text.replace("\u202f", ""))  # noqa: E731
+    assert number(row["sessions"]) == sessions
+    assert number(row["leads"]) == leads
+    assert number(row["cost"]) == round(cost)
+    assert number(row["revenue"]) == round(revenue)
+    assert number(row["CPL"]) == round(cost / leads)
+
+    # The funnel's first stage is every session; the heat map counts inbound calls.
+    funnel = _cell_texts(page, "section#funnel tbody tr:first-child td")
+    assert funnel[:2] == ["sessions", str(sessions)]
+    [inbound] = _published(
+        built_warehouse, "select count(*) from raw.calls where direction = 'inbound'"
+    )
+    assert f"{inbound} inbound calls" in page.locator("section#heatmap").inner_text()
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    # Refresh the picture in the docs on request (it is committed, not rewritten per run).
+    if os.environ.get("CALLPATH_UPDATE_SCREENSHOTS"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_date_range_limits_every_figure_to_those_days(built_warehouse, new_context, tmp_path):
+    out = write_dashboard(_settings(built_warehouse), D1, D1, tmp_path / "d1.html")
+    [sessions] = _published(
+        built_warehouse, f"select sum(sessions) from published.e2e_daily where report_date = '{D1}'"
+    )
+    tab, _ = _open(new_context, out)
+    funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
+    assert funnel[:2] == ["sessions", str(sessions)]
+    assert f"Period {D1} … {D1}" in tab.page.locator("header").inner_text()
+
+
+def test_missing_marts_render_as_not_built_yet_instead_of_failing(new_context, tmp_path):
+    settings = _settings(tmp_path / "empty.duckdb")  # only the raw schema, nothing built
+    out = write_dashboard(settings, out=tmp_path / "empty.html")
+    tab, requests = _open(new_context, out)
+    for section in ("e2e", "trend", "funnel", "attribution", "pool"):
+        text = tab.page.locator(f"section#{section}").inner_text()
+        assert "Not built yet" in text, section
+    assert "No calls in this period" in tab.page.locator("section#heatmap").inner_text()
+    assert tab.problems == []
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+
+
+HOSTILE_CAMPAIGN = '<img src="http://127.0.0.1:9/x" onerror="window.__pwned = 1">'
+HOSTILE_SOURCE = "<script>window.__pwned = 2</script>"
+
+
+def test_hostile_utm_values_are_shown_as_text_never_run(new_context, tmp_path):
+    """utm_* come from visitors' URLs: anyone can put markup into them."""
+    path = tmp_path / "hostile.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema published")
+        conn.execute(
+            "create table published.e2e_daily (report_date date, channel varchar,"
+            " utm_source varchar, utm_medium varchar, utm_campaign varchar, sessions bigint,"
+            " calls bigint, leads bigint, deals bigint, won_deals bigint,"
+            " revenue decimal(18,2), cost decimal(18,2))"
+        )
+        conn.execute(
+            "insert into published.e2e_daily values (?, 'paid_search', ?, 'cpc', ?,"
+            " 10, 3, 2, 1, 1, 5000, 1000)",
+            [date(2025, 3, 3), HOSTILE_SOURCE, HOSTILE_CAMPAIGN],
+        )
+    out = write_dashboard(_settings(path), out=tmp_path / "hostile.html")
+    assert HOSTILE_CAMPAIGN not in out.read_text()
+
+    tab, requests = _open(new_context, out)
+    table = tab.page.locator("section#e2e tbody").inner_text()
+    assert HOSTILE_CAMPAIGN in table and HOSTILE_SOURCE in table
+    assert tab.page.evaluate("() => window.__pwned") is None
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+    # won_deals is there, so CAC = cost / won_deals and ROAS = revenue / cost.
+    headers = _cell_texts(tab.page, "section#e2e thead th")
+    first = dict(zip(headers, _cell_texts(tab.page, "section#e2e tbody tr:first-child td"),
+                     strict=True))  # fmt: skip
+    assert (first["CPL"], first["CAC"], first["ROI"], first["ROAS"]) == (
+        "500", "1\u202f000", "+400%", "5.00×",
+    )  # fmt: skip
