@@ -12,6 +12,7 @@ from realtime.calls.router import router as calls_router
 from realtime.clock import SystemClock
 from realtime.errors import install_error_handlers
 from realtime.leads.router import router as leads_router
+from realtime.live.router import router as live_router
 from realtime.mango.router import router as mango_router
 from realtime.middleware import BodySizeLimit
 from realtime.pbx.router import router as pbx_router
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(leads_router)
     app.include_router(callbacks_router)
     app.include_router(reports_router)
+    app.include_router(live_router)
     app.include_router(pbx_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
