@@ -7,37 +7,137 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+
+MAP = """callpath: dynamic call tracking and end-to-end marketing analytics.
+
+[bold]Try it[/bold]: [cyan]callpath demo[/cyan] (a synthetic week, then the e2e report), then \
+[cyan]callpath report[/cyan] for the dashboard.
+
+[bold]Set up a client[/bold]: [cyan]company create[/cyan] → [cyan]company add-site[/cyan] → \
+[cyan]numbers import[/cyan] → [cyan]keys create[/cyan]; point Mango at /mango.
+
+[bold]Run[/bold]: [cyan]serve[/cyan] (widget, visits, Mango webhooks, REST API, /live), \
+[cyan]webhooks work[/cyan], daily [cyan]pool maintain[/cyan].
+
+[bold]Analyse[/bold]: [cyan]pipeline run[/cyan] / [cyan]pipeline backfill[/cyan] build the \
+marts; [cyan]report[/cyan] writes reports/dashboard.html.
+
+Settings come from CALLPATH_* variables or .env (README, Configuration)."""
+
+SETUP, RUN, ANALYSE = "Set up a client", "Run the service", "Analytics"
+
+
+class _CallpathGroup(TyperGroup):
+    """Turns misconfiguration into one line naming the variable to fix, without a stack
+    trace; anything else (a bug) still shows its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            message = user_error(exc)
+            if message is None:
+                raise
+            raise fail(message) from None
+
 
 app = typer.Typer(
-    help="callpath: dynamic call tracking and end-to-end marketing analytics.",
+    cls=_CallpathGroup,
+    help=MAP,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="rich",
 )
-pipeline_app = typer.Typer(help="Run the daily analytics job without an Airflow UI.")
-numbers_app = typer.Typer(help="The platform's number inventory.")
-pool_app = typer.Typer(help="Number pool housekeeping.")
-keys_app = typer.Typer(help="Company API keys for the REST API.")
-company_app = typer.Typer(help="Companies and their sites.")
-webhooks_app = typer.Typer(help="Outgoing webhooks.")
+pipeline_app = typer.Typer(help="Build the marts: the daily job in-process, no Airflow UI needed.")
+numbers_app = typer.Typer(help="The platform's tracking-number inventory (CSV import).")
+pool_app = typer.Typer(help="Number pool housekeeping: release idle numbers (run daily).")
+keys_app = typer.Typer(help="Company API keys for the REST API and the /live page.")
+company_app = typer.Typer(help="Companies (tenants) and their sites.")
+webhooks_app = typer.Typer(help="Outgoing webhooks: deliver queued call and lead events.")
 crm_app = typer.Typer(help="CRM data the realtime service needs (smart redirect).")
-app.add_typer(company_app, name="company")
-app.add_typer(numbers_app, name="numbers")
-app.add_typer(pool_app, name="pool")
-app.add_typer(keys_app, name="keys")
-app.add_typer(pipeline_app, name="pipeline")
-app.add_typer(webhooks_app, name="webhooks")
-app.add_typer(crm_app, name="crm")
+app.add_typer(company_app, name="company", rich_help_panel=SETUP)
+app.add_typer(numbers_app, name="numbers", rich_help_panel=SETUP)
+app.add_typer(keys_app, name="keys", rich_help_panel=SETUP)
+app.add_typer(pool_app, name="pool", rich_help_panel=RUN)
+app.add_typer(webhooks_app, name="webhooks", rich_help_panel=RUN)
+app.add_typer(crm_app, name="crm", rich_help_panel=RUN)
+app.add_typer(pipeline_app, name="pipeline", rich_help_panel=ANALYSE)
 console = Console()
 err = Console(stderr=True)
 
 
 def fail(message: str) -> typer.Exit:
     """A user error: one line saying what to do, no stack trace."""
-    err.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape  # messages quote user input and "[account]" tags
+
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def user_error(exc: Exception) -> str | None:
+    """The one-line message for an error the user fixes in the configuration or the
+    environment, or None for anything else."""
+    from pydantic import ValidationError
+
+    from connectors.base import SourceError
+    from realtime.errors import CallpathError
+    from realtime.store.base import StoreError
+
+    if isinstance(exc, ValidationError):
+        prefix = "CALLPATH_" if exc.title == "Settings" else ""
+        problems = "; ".join(
+            f"{prefix}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" + _shown_input(e)
+            for e in exc.errors()
+        )
+        return f"invalid configuration: {problems}. Fix it in the environment or .env."
+    if isinstance(exc, CallpathError):
+        return exc.message
+    if isinstance(exc, SourceError | StoreError):
+        return str(exc)
+    # Our own configuration checks name the variable first, e.g. CALLPATH_WAREHOUSE=…
+    if isinstance(exc, ValueError) and str(exc).startswith("CALLPATH_"):
+        return str(exc)
+    return _unreachable_service(exc)
+
+
+def _shown_input(error: dict) -> str:
+    """The offending value, unless it is missing or may hold a secret (a DSN, a key)."""
+    name = "_".join(map(str, error["loc"])).lower()
+    secret = any(word in name for word in ("dsn", "url", "key", "token", "secret", "password"))
+    return "" if error["type"] == "missing" or secret else f" (got {error['input']!r})"
+
+
+def _unreachable_service(exc: Exception) -> str | None:
+    """A store or warehouse that is down or locked: which one, and the variable."""
+    from realtime.settings import get_settings
+
+    kind = f"{type(exc).__module__}.{type(exc).__name__}"
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    if kind.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+        return (
+            f"cannot connect to the PostgreSQL warehouse ({first_line}): check that it runs "
+            f"and CALLPATH_WAREHOUSE_POSTGRES_DSN"
+        )
+    if kind.startswith("redis.") and "ConnectionError" in type(exc).__name__:
+        return f"cannot reach Redis ({first_line}): check that it runs and CALLPATH_POOL_STORE_URL"
+    if kind.startswith("pymongo.") and type(exc).__name__ in (
+        "ServerSelectionTimeoutError",
+        "ConnectionFailure",
+    ):
+        return "cannot reach MongoDB: check that it runs and CALLPATH_EVENT_STORE_URL"
+    if kind.startswith(("duckdb", "_duckdb")) and "lock" in first_line.lower():
+        return (
+            f"the DuckDB warehouse {get_settings().warehouse_path} is open in another process "
+            "(DuckDB allows one writer): wait for it to finish or stop it"
+        )
+    return None
 
 
 @company_app.command("create")
@@ -240,7 +340,7 @@ def keys_revoke(
     console.print(f"Revoked key {key_id}.")
 
 
-@app.command()
+@app.command(rich_help_panel=RUN)
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default CALLPATH_HOST)."),
     port: int | None = typer.Option(None, help="Port (default CALLPATH_PORT)."),
@@ -262,7 +362,7 @@ def serve(
     )
 
 
-@app.command()
+@app.command(rich_help_panel=ANALYSE)
 def demo(
     days: int = typer.Option(7, min=1, max=31, help="How many past days to simulate."),
 ) -> None:
@@ -376,7 +476,7 @@ def print_e2e(settings) -> None:
         console.print("Warehouse: PostgreSQL, table published.e2e_daily")
 
 
-@app.command("report")
+@app.command("report", rich_help_panel=ANALYSE)
 def report(
     start: datetime | None = typer.Option(
         None, "--from", formats=["%Y-%m-%d"], help="First day (default: the marts' first)."
@@ -386,8 +486,10 @@ def report(
     ),
     out: Path = typer.Option(Path("reports/dashboard.html"), help="The HTML file to write."),
 ) -> None:
-    """Write the dashboard: one offline HTML file with the e2e table, trend, funnel,
-    attribution models, calls heat map and pool health (`docs/analyst.md`)."""
+    """Write the dashboard, one offline HTML file (reports/dashboard.html by default).
+
+    It shows the e2e table, the daily trend, the funnel, the attribution models, the
+    calls heat map and pool health; how to read it: docs/analyst.md."""
     first, last = (start.date() if start else None), (end.date() if end else None)
     if first and last and first > last:
         raise fail(f"--from {first} is after --to {last}")
