@@ -1,7 +1,8 @@
 -- The paths attribution credits: for every lead (a conversion), the sessions its
 -- visitor started in the `attribution_lookback_days` before the lead was created.
 --
--- A lead's visitor is the visitor of the session it came from. A lead with no
+-- A lead's visitor is its own visitor_id, else the visitor of the session it came
+-- from. A lead with no
 -- visitor (a call to a static number, a hidden session) or with no session in
 -- the window still counts: it gets one touch of its own, carrying the lead's
 -- channel and UTM tags, so every lead's credits sum to 1 and no lead drops out
@@ -50,7 +51,8 @@ conversions as (
         leads.lead_id,
         leads.company_id,
         leads.session_id as lead_session_id,
-        lead_sessions.visitor_id,
+        -- the lead's own visitor, else the visitor of the session it came from
+        coalesce(leads.visitor_id, lead_sessions.visitor_id) as visitor_id,
         leads.channel,
         leads.utm_source,
         leads.utm_medium,
