@@ -37,8 +37,8 @@ RUN uv sync --frozen --no-dev --no-cache
 
 # An unprivileged user owning the state directories (named volumes inherit this).
 RUN useradd --create-home --uid 50000 --gid 0 callpath \
-    && mkdir -p /app/var /opt/airflow/logs \
-    && chown -R callpath:0 /app/var /app/dbt /opt/airflow
+    && mkdir -p /app/var /app/reports /opt/airflow/logs \
+    && chown -R callpath:0 /app/var /app/reports /app/dbt /opt/airflow
 USER callpath
 
 EXPOSE 8000 8080

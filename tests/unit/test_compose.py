@@ -160,9 +160,9 @@ def test_who_waits_for_whom(services):
     assert deps("airflow-init") == {"postgres"}
     for name in AIRFLOW - ONE_SHOT:
         assert {"postgres", "airflow-init"} <= deps(name)
-    # LocalExecutor runs the tasks inside the scheduler: they read the event store
-    # and talk to the api-server's execution API.
-    assert {"mongo", "airflow-apiserver"} <= deps("airflow-scheduler")
+    # LocalExecutor runs the tasks inside the scheduler: they read the event store and
+    # the pool state (pool maintenance) and talk to the api-server's execution API.
+    assert {"mongo", "redis", "airflow-apiserver"} <= deps("airflow-scheduler")
 
 
 def test_realtime_serves_on_all_interfaces(services):
@@ -299,3 +299,33 @@ def test_compose_cli_accepts_the_file(env_file):
         [*args, "config", "-q"], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_healthchecks_have_timings_that_let_slow_starters_come_up(services):
+    for name in LONG_RUNNING:
+        check = services[name]["healthcheck"]
+        for key in ("interval", "timeout", "retries"):
+            assert check.get(key), f"{name}: healthcheck without {key}"
+    # Airflow and the databases take tens of seconds on first start (migrations, initdb).
+    for name in ("postgres", "mongo", "airflow-apiserver", "airflow-scheduler", "realtime"):
+        assert services[name]["healthcheck"].get("start_period"), name
+
+
+def test_the_dashboard_the_build_writes_outlives_the_containers(services, compose):
+    """pipelines/dashboard.py writes reports/dashboard.html under the working dir /app."""
+    for name in AIRFLOW:
+        assert "callpath-reports:/app/reports" in services[name]["volumes"], name
+    assert "callpath-reports" in compose["volumes"]
+    text = DOCKERFILE.read_text()
+    assert re.search(r"mkdir -p [^\n]*/app/reports", text)
+    assert re.search(r"chown -R callpath:0 [^\n]*/app/reports", text)
+
+
+def test_named_volumes_are_declared_and_used(services, compose):
+    used = set()
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                used.add(source)
+    assert used == set(compose["volumes"])
