@@ -20,6 +20,8 @@ from realtime.pool import PoolStore, open_pool_store
 from realtime.pool.geo import open_resolver
 from realtime.pool.router import router as pool_router
 from realtime.pool.service import PoolService
+from realtime.redirect.commands import MangoCommands
+from realtime.redirect.router import router as redirect_router
 from realtime.reports.router import router as reports_router
 from realtime.settings import Settings, get_settings
 from realtime.sites import SiteCache
@@ -55,7 +57,9 @@ def create_app(
             if settings.webhooks_worker_enabled
             else None
         )
+        app.state.mango_commands.ensure_poller()  # due automatic callbacks
         yield
+        await app.state.mango_commands.close()
         if webhooks is not None:
             await webhooks.stop()
         for resource in owned:
@@ -72,6 +76,7 @@ def create_app(
     app.state.pool = pool
     app.state.clock = clock or SystemClock()
     app.state.sites = SiteCache(store)
+    app.state.mango_commands = MangoCommands(store, app.state.clock, settings)
     geo = open_resolver(str(settings.geoip_path)) if settings.geoip_path else None
     app.state.pool_service = PoolService(
         pool, store, geo, new_sessions_per_ip_per_minute=settings.new_sessions_per_ip_per_minute
@@ -100,6 +105,7 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(live_router)
     app.include_router(pbx_router)
+    app.include_router(redirect_router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict:

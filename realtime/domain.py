@@ -145,6 +145,8 @@ class Call(BaseModel):
     wait_seconds: int | None = None
     talk_seconds: int | None = None
     employee_extension: str | None = None
+    # The outside party: the caller of an inbound call, the callee of an outbound one.
+    client_number: str | None = None
     disconnect_reason: str | None = None
     entry_result: int | None = None
     states: list[dict[str, Any]] = Field(default_factory=list)
@@ -164,6 +166,8 @@ class Call(BaseModel):
     utm_term: str | None = None
     landing_url: str | None = None
     referrer: str | None = None
+    # Smart redirect: what we decided for this call and how the route command went.
+    redirect: RedirectDecision | None = None
 
 
 LeadTouchType = Literal["call", "form", "callback"]
@@ -208,6 +212,94 @@ class CallbackTask(BaseModel):
     created_at: datetime
     status: Literal["pending", "done"] = "pending"
     done_at: datetime | None = None
+    # How the task was closed: by hand (`POST .../done`) or by a later answered call.
+    closed_by: Literal["manual", "answered_call"] | None = None
+    closed_by_entry_id: str | None = None  # the answered call that closed it
+    closed_by_target_call: bool | None = None  # ...and whether that call was a target call
+    # Automatic Mango `commands/callback` for a missed call (when the company turns it on).
+    auto_callback_status: Literal["scheduled", "sent", "failed", "skipped"] | None = None
+    auto_callback_due_at: datetime | None = None
+    auto_callback_command_id: str | None = None
+    auto_callback_error: str | None = None
+
+
+RedirectRule = Literal["last_employee", "crm_manager", "none"]
+RedirectStatus = Literal["skipped", "queued", "sent", "failed", "expired"]
+
+
+class RedirectDecision(BaseModel):
+    """What smart redirect decided for one inbound call, and how its command went."""
+
+    company_id: str
+    entry_id: str
+    call_id: str  # the leg that the route command moves
+    caller_number: str | None = None
+    line_number: str | None = None
+    decided_at: datetime
+    decision_ms: float = 0.0  # how long the decision took
+    rule: RedirectRule
+    # Why: "last_employee", "crm_manager", or why nothing fired ("unknown_caller", ...).
+    reason: str
+    to_number: str | None = None  # the extension we routed to
+    crm: str | None = None
+    crm_user_id: str | None = None
+    command_id: str | None = None
+    status: RedirectStatus = "skipped"
+    sent_at: datetime | None = None
+    error: str | None = None
+    result: int | None = None  # the `/result/route` code (1000 = success)
+    result_at: datetime | None = None
+    target_answered: bool | None = None  # known once the call has ended
+
+
+class CrmContact(BaseModel):
+    """A CRM contact synced for smart redirect: its phones and responsible manager."""
+
+    company_id: str
+    crm: Literal["amocrm", "bitrix24"]
+    contact_id: str
+    phones: list[str] = Field(default_factory=list)  # E.164
+    name: str | None = None
+    responsible_user_id: str | None = None
+    updated_at: datetime
+
+
+class CrmUserExtension(BaseModel):
+    """A CRM user who answers calls on a PBX extension."""
+
+    crm: Literal["amocrm", "bitrix24"]
+    user_id: str = Field(min_length=1, max_length=64)
+    extension: str = Field(min_length=1, max_length=32)
+
+
+class WorkingPeriod(BaseModel):
+    """Working hours on some weekdays (ISO: 1 = Monday), local time, `start` < `end`."""
+
+    days: list[int] = Field(min_length=1, max_length=7)
+    start: time
+    end: time
+
+
+class RedirectConfig(BaseModel):
+    """A company's smart redirect and missed-call settings."""
+
+    company_id: str
+    enabled: bool = False
+    # Lines (E.164) where redirect works; every line only when `all_lines` is set.
+    lines: list[str] = Field(default_factory=list)
+    all_lines: bool = False
+    last_employee: bool = False
+    last_employee_hours: float = 24.0
+    crm_manager: bool = True
+    crm_users: list[CrmUserExtension] = Field(default_factory=list)
+    # Empty: always working hours. Times are in the company's time zone.
+    working_hours: list[WorkingPeriod] = Field(default_factory=list)
+    route_outside_hours: bool = False
+    # Missed calls: an automatic Mango callback from this extension or group.
+    auto_callback: bool = False
+    auto_callback_delay_seconds: int = 60
+    auto_callback_from_extension: str | None = None
+    auto_callback_line_number: str | None = None
 
 
 WebhookEvent = Literal["call.started", "call.answered", "call.ended", "call.missed", "lead.created"]
@@ -261,3 +353,6 @@ class Changes(BaseModel):
     leads: list[Lead] = Field(default_factory=list)
     callbacks: list[CallbackTask] = Field(default_factory=list)
     outbox: list[OutboxMessage] = Field(default_factory=list)
+
+
+Call.model_rebuild()

@@ -100,6 +100,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             items = [item.strip() for item in value.split(",") if item.strip()]
         else:
+    mango_api_url: str = Field(
+        "https://app.mango-office.ru/vpbx",
+        description="Mango VPBX API base for commands (`/commands/route`, `/commands/callback`).",
+    )
+    mango_command_timeout_seconds: float = Field(
+        2.0, description="Mango commands: one request's whole time limit."
+    )
+    mango_route_interval_seconds: float = Field(
+        2.0, description="Mango allows one `commands/route` per this many seconds per product."
+    )
+    redirect_max_delay_seconds: float = Field(
+        4.0,
+        description="Smart redirect: a route command not sent this long after its event is "
+        "dropped (the greeting is over).",
+    )
+    auto_callback_poll_seconds: float = Field(
+        5.0, description="Missed calls: how often due automatic callbacks are looked for."
+    )
             items = value
         for item in items or []:
             try:

@@ -5,6 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 
 from realtime.auth.tenancy import current_company
+from realtime.callbacks import service
 from realtime.clock import SystemClock
 from realtime.dependencies import get_clock, get_store
 from realtime.domain import CallbackTask, Changes, Company
@@ -14,7 +15,11 @@ from realtime.store import EventStore
 router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
 
 
-@router.get("", response_model=list[CallbackTask], summary="Callback tasks, oldest first")
+@router.get(
+    "",
+    response_model=list[CallbackTask],
+    summary="Callback tasks (callback requests and missed calls), oldest first",
+)
 async def list_callbacks(
     status: Literal["pending", "done"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
@@ -34,7 +39,6 @@ async def mark_done(
     task = store.get_callback(company.id, task_id)
     if task is None:
         raise NotFound(f"no callback task {task_id!r}")
-    if task.status != "done":  # idempotent: the first completion time stays
-        task.status, task.done_at = "done", clock.now()
+    if service.mark_done(task, clock.now()):  # idempotent: the first completion stays
         store.save_changes(Changes(callbacks=[task]))
     return task

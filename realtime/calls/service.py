@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from realtime.domain import Call, CallEvent, Changes, Company, LeadTouch, WebhookEvent
+from realtime.callbacks.service import close_tasks_answered_by, task_for_missed_call
+from realtime.domain import (
+    Call,
+    CallEvent,
+    Changes,
+    Company,
+    LeadTouch,
+    RedirectDecision,
+    WebhookEvent,
+)
 from realtime.leads.service import add_touch, lead_payload, window_start
 from realtime.mango.schemas import CallStateEvent, SummaryEvent
 from realtime.phones import to_e164
@@ -33,7 +42,7 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
     ]
     summary = summaries[-1] if summaries else None
 
-    tracking = caller = extension = None
+    tracking = caller = extension = callee = caller_extension = None
     answered_at = ended_at = None
     disconnect_reason = None
     direction = "unknown"
@@ -46,12 +55,15 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
                 "state": ev.call_state,
                 "at": _at(ev.timestamp),
                 "location": ev.location,
+                "extension": ev.to.extension,
             }
         )
         tracking = (
             tracking or (ev.dct.number if ev.dct and ev.dct.number else None) or ev.to.line_number
         )
         caller = caller or ev.from_.number
+        callee = callee or ev.to.number
+        caller_extension = caller_extension or ev.from_.extension
         if ev.call_state == "Connected" and answered_at is None:
             answered_at = _at(ev.timestamp)
             extension = ev.to.extension or extension
@@ -69,6 +81,8 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
         ended_at = _at(summary.end_time)
         tracking = tracking or summary.line_number
         caller = caller or summary.from_.number
+        callee = summary.to.number or callee
+        caller_extension = summary.from_.extension or caller_extension
         entry_result = summary.entry_result
         disconnect_reason = summary.disconnect_reason or disconnect_reason
         if summary.talk_time > 0:
@@ -94,6 +108,11 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
         raise ValueError(f"call {entry_id} has no timed event")
     ended = ended_at is not None
     is_missed = entry_result == 0 or (ended and answered_at is None)
+    client = caller
+    if direction == "outbound":
+        # The employee dialled out: they are the extension, the callee is the client.
+        extension = caller_extension or extension
+        client = callee
     return Call(
         company_id=company.id,
         entry_id=entry_id,
@@ -106,6 +125,7 @@ def merge_events(company: Company, entry_id: str, events: list[CallEvent]) -> Ca
         wait_seconds=max(wait, 0) if wait is not None else None,
         talk_seconds=max(talk, 0) if talk is not None else None,
         employee_extension=extension,
+        client_number=to_e164(client),
         disconnect_reason=str(disconnect_reason) if disconnect_reason is not None else None,
         entry_result=entry_result,
         states=states,
@@ -259,5 +279,25 @@ def rebuild_call(
             changes.outbox += build_messages(
                 subscriptions, "lead.created", lead_payload(lead_created), now
             )
+    decision = store.get_redirect_decision(company.id, entry_id)
+    if decision is not None:
+        call.redirect = with_target_answered(decision, call)
+    task = task_for_missed_call(store, company, call, store.get_redirect_config(company.id))
+    if task is not None:
+        changes.callbacks.append(task)
+    changes.callbacks += close_tasks_answered_by(store, call)
     store.save_changes(changes)
+    if decision is not None and call.redirect != decision:
+        store.save_redirect_decision(call.redirect)
     return call
+
+
+def with_target_answered(decision: RedirectDecision, call: Call) -> RedirectDecision:
+    """Did the employee we routed to pick up? Known once the call has ended."""
+    if decision.to_number is None or call.ended_at is None:
+        return decision
+    answered = any(
+        s.get("state") == "Connected" and s.get("extension") == decision.to_number
+        for s in call.states
+    ) or (call.answered_at is not None and call.employee_extension == decision.to_number)
+    return decision.model_copy(update={"target_answered": answered})

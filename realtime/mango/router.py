@@ -11,6 +11,7 @@ from realtime.clock import SystemClock
 from realtime.dependencies import get_clock, get_store
 from realtime.errors import BadInput
 from realtime.mango import service
+from realtime.redirect import service as redirect
 from realtime.store import EventStore
 
 router = APIRouter(prefix="/mango", tags=["mango"])
@@ -36,9 +37,18 @@ def _handle(event_type: str):
     ) -> dict:
         form = await read_form(request)
         company = service.authenticate(store, form)
-        is_new = service.ingest(
-            store, request.app.state.pool, company, event_type, form["json"], clock.now()
+        now = clock.now()
+        is_new, event = service.ingest(
+            store, request.app.state.pool, company, event_type, form["json"], now
         )
+        if is_new and event_type == "call":
+            # Smart redirect: decide now (milliseconds), send the route command from a
+            # background queue, so Mango gets its answer at once.
+            decision = redirect.on_call_event(store, company, event, now)
+            if decision is not None and decision.to_number is not None:
+                request.app.state.mango_commands.submit_route(company, decision)
+        elif event_type == "route_result":
+            redirect.link_route_result(store, company, event, now)
         return {"result": "ok", "duplicate": not is_new}
 
     return endpoint

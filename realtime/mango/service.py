@@ -108,8 +108,9 @@ def ingest(
     event_type: str,
     json_text: str,
     now: datetime,
-) -> bool:
-    """Store one event and refresh its call. Returns False for a duplicate event."""
+) -> tuple[bool, BaseModel]:
+    """Store one event and refresh its call. Returns whether the event is new (False
+    for a duplicate) and the parsed event."""
     payload, model = parse_payload(event_type, json_text)
     entry_id, call_id, seq = dedupe_key(event_type, model)
     event = CallEvent(
@@ -126,7 +127,7 @@ def ingest(
         # Rebuild even for a duplicate: a crash between storing the event and saving the
         # call would otherwise leave the call stale until the next event.
         rebuild_call(store, pool, company, entry_id, now)
-    return is_new
+    return is_new, model
 
 
 def _has_timed_event(store: EventStore, company_id: str, entry_id: str) -> bool:

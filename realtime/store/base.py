@@ -17,9 +17,12 @@ from realtime.domain import (
     CallQuery,
     Changes,
     Company,
+    CrmContact,
     Lead,
     Lease,
     OutboxMessage,
+    RedirectConfig,
+    RedirectDecision,
     Session,
     Site,
     WebhookSubscription,
@@ -94,6 +97,47 @@ class EventStore(Protocol):
     def list_callbacks(
         self, company_id: str, status: str | None, limit: int
     ) -> list[CallbackTask]: ...
+
+    def pending_callbacks_for_phone(self, company_id: str, phone: str) -> list[CallbackTask]:
+        """Pending callback tasks for this phone, oldest first."""
+        ...
+
+    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
+        """Pending tasks of any company whose automatic callback is still scheduled."""
+        ...
+
+    def callbacks_between(
+        self, company_id: str, start: datetime, end: datetime
+    ) -> list[CallbackTask]:
+        """Callback tasks created in [start, end), oldest first."""
+        ...
+
+    # smart redirect
+    def get_redirect_config(self, company_id: str) -> RedirectConfig | None: ...
+    def save_redirect_config(self, config: RedirectConfig) -> None: ...
+    def save_crm_contacts(self, contacts: list[CrmContact]) -> None:
+        """Upsert contacts by (company, crm, contact id); their phones replace the old ones."""
+        ...
+
+    def find_crm_contact(self, company_id: str, phone: str) -> CrmContact | None:
+        """The most recently updated contact with this phone (E.164)."""
+        ...
+
+    def recent_employee_calls(
+        self, company_id: str, client_number: str, since: datetime, before: datetime
+    ) -> list[Call]:
+        """Calls with this outside party and an employee extension, started in
+        [since, before), newest first."""
+        ...
+
+    def save_redirect_decision(self, decision: RedirectDecision) -> None:
+        """Store the decision and copy it onto its call (when the call is stored)."""
+        ...
+
+    def get_redirect_decision(self, company_id: str, entry_id: str) -> RedirectDecision | None: ...
+    def find_redirect_decision_by_command(
+        self, company_id: str, command_id: str
+    ) -> RedirectDecision | None: ...
 
     # webhooks
     def save_subscription(self, subscription: WebhookSubscription) -> None: ...

@@ -22,9 +22,12 @@ from realtime.domain import (
     CallQuery,
     Changes,
     Company,
+    CrmContact,
     Lead,
     Lease,
     OutboxMessage,
+    RedirectConfig,
+    RedirectDecision,
     Session,
     Site,
     WebhookSubscription,
@@ -64,6 +67,20 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("company_id", ASCENDING), ("caller_number", ASCENDING), ("started_at", ASCENDING)]
         ),
         IndexModel([("company_id", ASCENDING), ("started_at", ASCENDING)]),
+        IndexModel(
+            [("company_id", ASCENDING), ("client_number", ASCENDING), ("started_at", DESCENDING)]
+        ),
+    ],
+    "crm_contacts": [
+        IndexModel(
+            [("company_id", ASCENDING), ("crm", ASCENDING), ("contact_id", ASCENDING)],
+            unique=True,
+        ),
+        IndexModel([("company_id", ASCENDING), ("phones", ASCENDING), ("updated_at", DESCENDING)]),
+    ],
+    "redirect_decisions": [
+        IndexModel([("company_id", ASCENDING), ("entry_id", ASCENDING)], unique=True),
+        IndexModel([("company_id", ASCENDING), ("command_id", ASCENDING)]),
     ],
     "leads": [
         IndexModel(
@@ -76,6 +93,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "callbacks": [
         IndexModel([("company_id", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)]),
+        IndexModel([("company_id", ASCENDING), ("phone", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("auto_callback_status", ASCENDING), ("status", ASCENDING)]),
+        IndexModel([("company_id", ASCENDING), ("created_at", ASCENDING)]),
     ],
     "webhook_subscriptions": [IndexModel([("company_id", ASCENDING)])],
     "outbox": [
@@ -374,6 +394,98 @@ class MongoEventStore:
             flt["status"] = status
         docs = self._db.callbacks.find(flt).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
         return [CallbackTask.model_validate(_aware(d)) for d in docs.limit(limit)]
+
+    def pending_callbacks_for_phone(self, company_id: str, phone: str) -> list[CallbackTask]:
+        docs = self._db.callbacks.find(
+            {"company_id": company_id, "phone": phone, "status": "pending"}
+        ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [CallbackTask.model_validate(_aware(d)) for d in docs]
+
+    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
+        docs = self._db.callbacks.find(
+            {"auto_callback_status": "scheduled", "status": "pending"}
+        ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [CallbackTask.model_validate(_aware(d)) for d in docs.limit(limit)]
+
+    def callbacks_between(
+        self, company_id: str, start: datetime, end: datetime
+    ) -> list[CallbackTask]:
+        docs = self._between("callbacks", "created_at", company_id, start, end)
+        return [CallbackTask.model_validate(_aware(d)) for d in docs]
+
+    # smart redirect ----------------------------------------------------------
+    def get_redirect_config(self, company_id: str) -> RedirectConfig | None:
+        doc = self._db.redirect_configs.find_one({"_id": company_id})
+        return RedirectConfig.model_validate(_aware(doc)) if doc else None
+
+    def save_redirect_config(self, config: RedirectConfig) -> None:
+        self._db.redirect_configs.replace_one(
+            {"_id": config.company_id},
+            {"_id": config.company_id, **config.model_dump(mode="json")},
+            upsert=True,
+        )
+
+    def save_crm_contacts(self, contacts: list[CrmContact]) -> None:
+        for contact in contacts:
+            doc = contact.model_dump()
+            doc["phones"] = list(dict.fromkeys(contact.phones))
+            self._db.crm_contacts.replace_one(
+                {
+                    "company_id": contact.company_id,
+                    "crm": contact.crm,
+                    "contact_id": contact.contact_id,
+                },
+                doc,
+                upsert=True,
+            )
+
+    def find_crm_contact(self, company_id: str, phone: str) -> CrmContact | None:
+        doc = self._db.crm_contacts.find_one(
+            {"company_id": company_id, "phones": phone},
+            sort=[("updated_at", DESCENDING), ("crm", ASCENDING), ("contact_id", ASCENDING)],
+        )
+        return CrmContact.model_validate(_aware(doc)) if doc else None
+
+    def recent_employee_calls(
+        self, company_id: str, client_number: str, since: datetime, before: datetime
+    ) -> list[Call]:
+        docs = (
+            self._db.calls.find(
+                {
+                    "company_id": company_id,
+                    "client_number": client_number,
+                    "started_at": {"$gte": to_ms(since), "$lt": to_ms(before)},
+                    "employee_extension": {"$ne": None},
+                }
+            )
+            .sort([("started_at", DESCENDING), ("entry_id", DESCENDING)])
+            .limit(50)
+        )
+        return [Call.model_validate(_aware(d)) for d in docs]
+
+    def save_redirect_decision(self, decision: RedirectDecision) -> None:
+        doc = decision.model_dump()
+        self._db.redirect_decisions.replace_one(
+            {"company_id": decision.company_id, "entry_id": decision.entry_id}, doc, upsert=True
+        )
+        self._db.calls.update_one(
+            {"company_id": decision.company_id, "entry_id": decision.entry_id},
+            {"$set": {"redirect": doc}},
+        )
+
+    def get_redirect_decision(self, company_id: str, entry_id: str) -> RedirectDecision | None:
+        doc = self._db.redirect_decisions.find_one(
+            {"company_id": company_id, "entry_id": entry_id}
+        )
+        return RedirectDecision.model_validate(_aware(doc)) if doc else None
+
+    def find_redirect_decision_by_command(
+        self, company_id: str, command_id: str
+    ) -> RedirectDecision | None:
+        doc = self._db.redirect_decisions.find_one(
+            {"company_id": company_id, "command_id": command_id}
+        )
+        return RedirectDecision.model_validate(_aware(doc)) if doc else None
 
     # webhooks --------------------------------------------------------------
     def save_subscription(self, subscription: WebhookSubscription) -> None:

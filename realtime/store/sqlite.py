@@ -23,9 +23,12 @@ from realtime.domain import (
     CallQuery,
     Changes,
     Company,
+    CrmContact,
     Lead,
     Lease,
     OutboxMessage,
+    RedirectConfig,
+    RedirectDecision,
     Session,
     Site,
     WebhookSubscription,
@@ -72,6 +75,23 @@ create table if not exists callbacks (
     id text primary key, company_id text not null, status text not null,
     created_at text not null, doc text not null);
 create index if not exists callbacks_by_status on callbacks (company_id, status, created_at);
+create index if not exists callbacks_by_time on callbacks (company_id, created_at);
+create index if not exists calls_by_client on calls
+    (company_id, json_extract(doc, '$.client_number'), started_at);
+create table if not exists redirect_configs (company_id text primary key, doc text not null);
+create table if not exists crm_contacts (
+    company_id text not null, crm text not null, contact_id text not null,
+    updated_at text not null, doc text not null, primary key (company_id, crm, contact_id));
+create table if not exists crm_contact_phones (
+    company_id text not null, phone text not null, crm text not null,
+    contact_id text not null, updated_at text not null,
+    primary key (company_id, phone, crm, contact_id));
+create index if not exists crm_phones_by_time on crm_contact_phones
+    (company_id, phone, updated_at);
+create table if not exists redirect_decisions (
+    company_id text not null, entry_id text not null, command_id text, doc text not null,
+    primary key (company_id, entry_id));
+create index if not exists redirect_by_command on redirect_decisions (company_id, command_id);
 create table if not exists webhook_subscriptions (
     id text primary key, company_id text not null, doc text not null);
 create table if not exists outbox (
@@ -466,6 +486,115 @@ class SQLiteEventStore(SQLiteDatabase):
                 (company_id, limit),
             )
         return [CallbackTask.model_validate_json(r[0]) for r in rows]
+
+    def pending_callbacks_for_phone(self, company_id: str, phone: str) -> list[CallbackTask]:
+        rows = self._query(
+            "select doc from callbacks where company_id = ? and status = 'pending'"
+            " and json_extract(doc, '$.phone') = ? order by created_at, id",
+            (company_id, phone),
+        )
+        return [CallbackTask.model_validate_json(r[0]) for r in rows]
+
+    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
+        rows = self._query(
+            "select doc from callbacks where status = 'pending'"
+            " and json_extract(doc, '$.auto_callback_status') = 'scheduled'"
+            " order by created_at, id limit ?",
+            (limit,),
+        )
+        return [CallbackTask.model_validate_json(r[0]) for r in rows]
+
+    def callbacks_between(
+        self, company_id: str, start: datetime, end: datetime
+    ) -> list[CallbackTask]:
+        docs = self._between("callbacks", "created_at", company_id, start, end)
+        return [CallbackTask.model_validate_json(d) for d in docs]
+
+    # smart redirect ----------------------------------------------------------
+    def get_redirect_config(self, company_id: str) -> RedirectConfig | None:
+        rows = self._query("select doc from redirect_configs where company_id = ?", (company_id,))
+        return RedirectConfig.model_validate_json(rows[0][0]) if rows else None
+
+    def save_redirect_config(self, config: RedirectConfig) -> None:
+        with self._tx() as c:
+            c.execute(
+                "insert or replace into redirect_configs (company_id, doc) values (?, ?)",
+                (config.company_id, config.model_dump_json()),
+            )
+
+    def save_crm_contacts(self, contacts: list[CrmContact]) -> None:
+        with self._tx() as c:
+            for contact in contacts:
+                key = (contact.company_id, contact.crm, contact.contact_id)
+                c.execute(
+                    "insert or replace into crm_contacts"
+                    " (company_id, crm, contact_id, updated_at, doc) values (?, ?, ?, ?, ?)",
+                    (*key, to_text(contact.updated_at), contact.model_dump_json()),
+                )
+                c.execute(
+                    "delete from crm_contact_phones"
+                    " where company_id = ? and crm = ? and contact_id = ?",
+                    key,
+                )
+                for phone in dict.fromkeys(contact.phones):
+                    c.execute(
+                        "insert into crm_contact_phones"
+                        " (company_id, phone, crm, contact_id, updated_at) values (?, ?, ?, ?, ?)",
+                        (contact.company_id, phone, contact.crm, contact.contact_id,
+                         to_text(contact.updated_at)),
+                    )  # fmt: skip
+
+    def find_crm_contact(self, company_id: str, phone: str) -> CrmContact | None:
+        rows = self._query(
+            "select c.doc from crm_contact_phones p join crm_contacts c"
+            " on c.company_id = p.company_id and c.crm = p.crm and c.contact_id = p.contact_id"
+            " where p.company_id = ? and p.phone = ?"
+            " order by p.updated_at desc, p.crm, p.contact_id limit 1",
+            (company_id, phone),
+        )
+        return CrmContact.model_validate_json(rows[0][0]) if rows else None
+
+    def recent_employee_calls(
+        self, company_id: str, client_number: str, since: datetime, before: datetime
+    ) -> list[Call]:
+        rows = self._query(
+            "select doc from calls where company_id = ?"
+            " and json_extract(doc, '$.client_number') = ? and started_at >= ? and started_at < ?"
+            " and json_extract(doc, '$.employee_extension') is not null"
+            " order by started_at desc, entry_id desc limit 50",
+            (company_id, client_number, to_text(since), to_text(before)),
+        )
+        return [Call.model_validate_json(r[0]) for r in rows]
+
+    def save_redirect_decision(self, decision: RedirectDecision) -> None:
+        doc = decision.model_dump_json()
+        with self._tx() as c:
+            c.execute(
+                "insert or replace into redirect_decisions (company_id, entry_id, command_id, doc)"
+                " values (?, ?, ?, ?)",
+                (decision.company_id, decision.entry_id, decision.command_id, doc),
+            )
+            c.execute(
+                "update calls set doc = json_set(doc, '$.redirect', json(?))"
+                " where company_id = ? and entry_id = ?",
+                (doc, decision.company_id, decision.entry_id),
+            )
+
+    def get_redirect_decision(self, company_id: str, entry_id: str) -> RedirectDecision | None:
+        rows = self._query(
+            "select doc from redirect_decisions where company_id = ? and entry_id = ?",
+            (company_id, entry_id),
+        )
+        return RedirectDecision.model_validate_json(rows[0][0]) if rows else None
+
+    def find_redirect_decision_by_command(
+        self, company_id: str, command_id: str
+    ) -> RedirectDecision | None:
+        rows = self._query(
+            "select doc from redirect_decisions where company_id = ? and command_id = ?",
+            (company_id, command_id),
+        )
+        return RedirectDecision.model_validate_json(rows[0][0]) if rows else None
 
     # webhooks --------------------------------------------------------------
     def save_subscription(self, subscription: WebhookSubscription) -> None:

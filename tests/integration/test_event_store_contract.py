@@ -14,10 +14,14 @@ from realtime.domain import (
     CallEvent,
     Changes,
     Company,
+    CrmContact,
+    CrmUserExtension,
     Lead,
     LeadTouch,
     Lease,
     OutboxMessage,
+    RedirectConfig,
+    RedirectDecision,
     Session,
     WebhookSubscription,
 )
@@ -325,3 +329,147 @@ def test_webhook_subscriptions_are_per_company(seeded):
     assert not seeded.delete_subscription("globex", "W1")
     assert seeded.delete_subscription("acme", "W1")
     assert seeded.list_subscriptions("acme") == []
+
+
+# --- smart redirect and missed calls ---------------------------------------------------
+
+
+def test_redirect_config_round_trips_per_company(seeded):
+    config = RedirectConfig(
+        company_id="acme",
+        enabled=True,
+        lines=["+74951234567"],
+        crm_users=[CrmUserExtension(crm="amocrm", user_id="501", extension="101")],
+        working_hours=[{"days": [1, 2, 3], "start": "09:00", "end": "18:30"}],
+    )
+    seeded.save_redirect_config(config)
+    assert seeded.get_redirect_config("acme") == config
+    assert seeded.get_redirect_config("globex") is None
+    seeded.save_redirect_config(config.model_copy(update={"enabled": False}))
+    assert seeded.get_redirect_config("acme").enabled is False
+
+
+def _contact(cid: str, phones: list[str], user: str | None, minutes: int, **kw) -> CrmContact:
+    return CrmContact(
+        company_id=kw.get("company", "acme"),
+        crm=kw.get("crm", "amocrm"),
+        contact_id=cid,
+        phones=phones,
+        responsible_user_id=user,
+        updated_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def test_crm_contacts_are_found_by_phone_latest_update_first_and_per_company(seeded):
+    seeded.save_crm_contacts(
+        [
+            _contact("1", ["+79161110001", "+79161110002"], "501", 0),
+            _contact("2", ["+79161110002"], "502", 5, crm="bitrix24"),
+            _contact("3", ["+79161110003"], "509", 0, company="globex"),
+        ]
+    )
+    assert seeded.find_crm_contact("acme", "+79161110001").responsible_user_id == "501"
+    found = seeded.find_crm_contact("acme", "+79161110002")
+    assert (found.crm, found.contact_id) == ("bitrix24", "2")  # updated later
+    assert seeded.find_crm_contact("acme", "+79161110003") is None
+    assert seeded.find_crm_contact("globex", "+79161110003").responsible_user_id == "509"
+
+
+def test_a_resynced_contact_replaces_its_phones_and_manager(seeded):
+    seeded.save_crm_contacts([_contact("1", ["+79161110001"], "501", 0)])
+    seeded.save_crm_contacts([_contact("1", ["+79161110009"], "777", 10)])
+    assert seeded.find_crm_contact("acme", "+79161110001") is None
+    assert seeded.find_crm_contact("acme", "+79161110009").responsible_user_id == "777"
+
+
+def test_recent_employee_calls_are_by_outside_party_window_and_company(seeded):
+    def call(entry, minutes, client, ext, company="acme"):
+        return _call(entry, minutes, caller=client, company=company).model_copy(
+            update={"client_number": client, "employee_extension": ext}
+        )
+
+    seeded.save_changes(
+        Changes(
+            calls=[
+                call("E1", 0, "+79161110001", "101"),
+                call("E2", 30, "+79161110001", "102"),
+                call("E3", 40, "+79161110001", None),  # nobody took it
+                call("E4", 50, "+79161110002", "103"),
+                call("E5", 50, "+79161110001", "104", company="globex"),
+            ]
+        )
+    )
+    found = seeded.recent_employee_calls(
+        "acme", "+79161110001", T0, T0 + timedelta(minutes=45)
+    )
+    assert [c.entry_id for c in found] == ["E2", "E1"]  # newest first, since inclusive
+    later = seeded.recent_employee_calls(
+        "acme", "+79161110001", T0 + timedelta(minutes=1), T0 + timedelta(minutes=30)
+    )
+    assert later == []  # E2 starts at the exclusive end
+
+
+def _decision(entry: str, command: str | None, company: str = "acme") -> RedirectDecision:
+    return RedirectDecision(
+        company_id=company,
+        entry_id=entry,
+        call_id=f"{entry}-leg",
+        decided_at=T0,
+        rule="crm_manager" if command else "none",
+        reason="crm_manager" if command else "new_caller",
+        to_number="101" if command else None,
+        command_id=command,
+        status="queued" if command else "skipped",
+    )
+
+
+def test_a_redirect_decision_is_copied_onto_its_call_and_found_by_command(seeded):
+    seeded.save_call(_call("E1", 0))
+    seeded.save_redirect_decision(_decision("E1", "rt_1"))
+    seeded.save_redirect_decision(_decision("E1", "rt_1", company="globex"))
+    assert seeded.get_call("acme", "E1").redirect.command_id == "rt_1"
+    sent = _decision("E1", "rt_1").model_copy(update={"status": "sent", "result": 1000})
+    seeded.save_redirect_decision(sent)
+    assert seeded.get_call("acme", "E1").redirect == sent
+    assert seeded.get_redirect_decision("acme", "E1") == sent
+    assert seeded.find_redirect_decision_by_command("acme", "rt_1") == sent
+    assert seeded.find_redirect_decision_by_command("acme", "rt_2") is None
+    # A decision for a call not stored yet waits in its own table.
+    seeded.save_redirect_decision(_decision("E2", None))
+    assert seeded.get_call("acme", "E2") is None
+    assert seeded.get_redirect_decision("acme", "E2").reason == "new_caller"
+
+
+def test_callback_tasks_by_phone_schedule_and_day(seeded):
+    def task(tid, phone, minutes, company="acme", **kw):
+        return CallbackTask(
+            id=tid,
+            company_id=company,
+            phone=phone,
+            reason="missed_call",
+            ref=tid,
+            created_at=T0 + timedelta(minutes=minutes),
+            **kw,
+        )
+
+    seeded.save_changes(
+        Changes(
+            callbacks=[
+                task("T1", "+79161110001", 5, auto_callback_status="scheduled"),
+                task("T2", "+79161110001", 1),
+                task("T3", "+79161110001", 2, status="done", done_at=T0),
+                task("T4", "+79161110001", 3, company="globex", auto_callback_status="scheduled"),
+                task(
+                    "T5", "+79161110005", 4, status="done", done_at=T0,
+                    auto_callback_status="scheduled",
+                ),
+            ]
+        )
+    )  # fmt: skip
+    assert [t.id for t in seeded.pending_callbacks_for_phone("acme", "+79161110001")] == [
+        "T2",
+        "T1",
+    ]
+    assert {t.id for t in seeded.scheduled_auto_callbacks(10)} == {"T1", "T4"}
+    day = seeded.callbacks_between("acme", T0 + timedelta(minutes=1), T0 + timedelta(minutes=5))
+    assert [t.id for t in day] == ["T2", "T3", "T5"]

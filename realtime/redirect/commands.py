@@ -1,0 +1,277 @@
+"""Commands to Mango (`commands/route`, `commands/callback`), sent in the background.
+
+The event endpoint only decides and queues; this module sends. Mango allows one route
+command per 2 s per product (its API key), so each product has its own queue and
+worker task: a burst of calls on one product waits its turn there, never in the event
+endpoint, and never holds up another product. A route command that could not leave
+within `redirect_max_delay_seconds` of its event is dropped as `expired`: by then the
+greeting is over and the call has moved on along the PBX scenario. A 429 is retried
+after the interval while the command is still young enough.
+
+The automatic callback for missed calls is a durable schedule in the store (the task's
+`auto_callback_due_at`), polled here, so a restart loses no callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+
+from realtime.domain import CallbackTask, Changes, Company, RedirectDecision, new_id, to_ms
+from realtime.mango.signing import sign
+from realtime.settings import Settings
+from realtime.store import EventStore
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 1000  # Mango's result code for an accepted command
+ERROR_CHARS = 200
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class MangoCommandError(Exception):
+    """Mango refused a command or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MangoCommandClient:
+    """Signed form POSTs to `{base}/commands/<name>`, as Mango expects them."""
+
+    def __init__(self, base_url: str, timeout: float, transport: Any = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def send(self, company: Company, command: str, payload: dict[str, Any]) -> int:
+        """Send one command; the `result` code of Mango's answer (1000 = accepted)."""
+        if not company.mango_api_key or not company.mango_api_salt:
+            raise MangoCommandError("the company has no Mango API key and salt")
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        form = {
+            "vpbx_api_key": company.mango_api_key,
+            "sign": sign(company.mango_api_key, body, company.mango_api_salt),
+            "json": body,
+        }
+        try:
+            response = await self._http.post(f"{self.base_url}/commands/{command}", data=form)
+        except httpx.HTTPError as exc:
+            raise MangoCommandError(f"{command}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise MangoCommandError(
+                f"{command}: HTTP {response.status_code}: {response.text[:ERROR_CHARS]}",
+                response.status_code,
+            )
+        try:
+            result = int(response.json().get("result"))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise MangoCommandError(f"{command}: unreadable answer {response.text[:80]!r}") from exc
+        return result
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+@dataclass
+class _RouteJob:
+    company: Company
+    entry_id: str
+    command_id: str
+    call_id: str
+    to_number: str
+    queued_at: float  # loop time when the event was received
+
+
+@dataclass
+class _Product:
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    next_route_at: float = 0.0
+    task: asyncio.Task | None = None
+
+
+class MangoCommands:
+    """Per-product route queues and the automatic-callback poller."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Clock,
+        settings: Settings,
+        client: MangoCommandClient | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.client = client or MangoCommandClient(
+            settings.mango_api_url, settings.mango_command_timeout_seconds
+        )
+        self._products: dict[str, _Product] = {}
+        self._poller: asyncio.Task | None = None
+        self._closed = False
+
+    # route ---------------------------------------------------------------------
+    def submit_route(self, company: Company, decision: RedirectDecision) -> None:
+        """Queue the decision's route command; returns at once (called from the event
+        endpoint, which must answer Mango without waiting for the command)."""
+        if decision.to_number is None or decision.command_id is None:
+            return
+        loop = asyncio.get_running_loop()
+        product = self._products.get(company.mango_api_key or company.id)
+        if product is None:
+            product = self._products[company.mango_api_key or company.id] = _Product()
+        if product.task is None or product.task.done():
+            product.task = loop.create_task(self._route_worker(product))
+        product.queue.put_nowait(
+            _RouteJob(
+                company=company,
+                entry_id=decision.entry_id,
+                command_id=decision.command_id,
+                call_id=decision.call_id,
+                to_number=decision.to_number,
+                queued_at=loop.time(),
+            )
+        )
+        self.ensure_poller()
+
+    async def _route_worker(self, product: _Product) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.mango_route_interval_seconds
+        max_delay = self.settings.redirect_max_delay_seconds
+        while True:
+            job: _RouteJob = await product.queue.get()
+            try:
+                while True:
+                    wait = product.next_route_at - loop.time()
+                    if loop.time() + max(wait, 0) - job.queued_at > max_delay:
+                        self._update(job, status="expired", error="rate limit: greeting over")
+                        break
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    try:
+                        result = await self.client.send(
+                            job.company,
+                            "route",
+                            {
+                                "command_id": job.command_id,
+                                "call_id": job.call_id,
+                                "to_number": job.to_number,
+                            },
+                        )
+                    except MangoCommandError as exc:
+                        product.next_route_at = loop.time() + interval
+                        if exc.status == 429:
+                            continue  # Mango's own limit: try again after the interval
+                        self._update(job, status="failed", error=str(exc))
+                        break
+                    # The next slot counts from Mango's answer: the request reached
+                    # Mango before that, so two arrivals are never closer than the limit.
+                    product.next_route_at = loop.time() + interval
+                    if result == SUCCESS:
+                        self._update(job, status="sent", sent_at=self.clock.now())
+                    else:
+                        self._update(job, status="failed", error=f"mango result {result}")
+                    break
+            except Exception:  # pragma: no cover - a bug must not stop the product's queue
+                log.exception("route command %s", job.command_id)
+            finally:
+                product.queue.task_done()
+
+    def _update(self, job: _RouteJob, **changes: Any) -> None:
+        decision = self.store.get_redirect_decision(job.company.id, job.entry_id)
+        if decision is None or decision.command_id != job.command_id:
+            return
+        if "sent_at" in changes:
+            changes["sent_at"] = to_ms(changes["sent_at"])
+        self.store.save_redirect_decision(decision.model_copy(update=changes))
+
+    async def drain(self) -> None:
+        """Wait until every queued route command has been sent, failed or expired."""
+        for product in list(self._products.values()):
+            await product.queue.join()
+
+    # automatic callbacks -------------------------------------------------------
+    def ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll_callbacks())
+
+    async def _poll_callbacks(self) -> None:
+        while not self._closed:
+            try:
+                await self.run_due_callbacks()
+            except Exception:  # pragma: no cover - keep polling after a store hiccup
+                log.exception("automatic callbacks")
+            await asyncio.sleep(self.settings.auto_callback_poll_seconds)
+
+    async def run_due_callbacks(self, limit: int = 100) -> int:
+        """Start Mango callbacks for pending missed-call tasks that are due. Returns how
+        many commands were attempted."""
+        now = self.clock.now()
+        attempted = 0
+        for task in self.store.scheduled_auto_callbacks(limit):
+            if task.auto_callback_due_at is None or task.auto_callback_due_at > now:
+                continue
+            attempted += 1
+            await self._callback(task)
+        return attempted
+
+    async def _callback(self, task: CallbackTask) -> None:
+        company = self.store.get_company(task.company_id)
+        config = self.store.get_redirect_config(task.company_id)
+        if company is None or config is None or not config.auto_callback_from_extension:
+            task.auto_callback_status = "skipped"
+            self.store.save_changes(Changes(callbacks=[task]))
+            return
+        task.auto_callback_command_id = task.auto_callback_command_id or new_id("cb")
+        payload: dict[str, Any] = {
+            "command_id": task.auto_callback_command_id,
+            "from": {"extension": config.auto_callback_from_extension},
+            "to_number": task.phone.lstrip("+"),
+        }
+        if config.auto_callback_line_number:
+            payload["line_number"] = config.auto_callback_line_number.lstrip("+")
+        try:
+            result = await self.client.send(company, "callback", payload)
+        except MangoCommandError as exc:
+            if exc.status == 429:
+                return  # stays scheduled: the next poll tries again
+            task.auto_callback_status, task.auto_callback_error = "failed", str(exc)
+        else:
+            if result == SUCCESS:
+                task.auto_callback_status = "sent"
+            else:
+                task.auto_callback_status = "failed"
+                task.auto_callback_error = f"mango result {result}"
+        # Re-read: an answered call may have closed the task while we were sending.
+        current = self.store.get_callback(task.company_id, task.id)
+        if current is not None and current.status == "done":
+            task = current.model_copy(
+                update={
+                    "auto_callback_status": task.auto_callback_status,
+                    "auto_callback_command_id": task.auto_callback_command_id,
+                    "auto_callback_error": task.auto_callback_error,
+                }
+            )
+        self.store.save_changes(Changes(callbacks=[task]))
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [p.task for p in self._products.values() if p.task] + (
+            [self._poller] if self._poller else []
+        )
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.client.close()
