@@ -124,8 +124,19 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def _date_filter(rel: Relation, column: str, start: date | None, end: date | None):
+def _date_filter(
+    rel: Relation, column: str | None, start: date | None, end: date | None, company: str | None
+):
+    """`where` for the period and the company (None: the warehouse holds one company, or
+    the reader asked for all of them together)."""
     clauses, params = [], []
+    if company is not None:
+        if not rel.has("company_id"):
+            raise NotBuilt(f"{rel.qualified} has no company_id, so it cannot show one company")
+        clauses.append("company_id = %s")
+        params.append(company)
+    if column is None:
+        start = end = None
     if start is not None:
         clauses.append(f"{column} >= %s")
         params.append(start)
@@ -203,7 +214,7 @@ def _source_note(rel: Relation) -> str:
 # --- sections ---------------------------------------------------------------------
 
 
-def _e2e_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
+def _e2e_section(wh: Warehouse, rel: Relation | None, start, end, company) -> Section:
     title = "End-to-end report by channel and campaign"
     if rel is None:
         return Section("e2e", title, _not_built("the e2e_daily mart"))
@@ -216,7 +227,7 @@ def _e2e_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
     if not rel.has("channel", "report_date") or not {"leads", "cost"} <= set(measures):
         raise NotBuilt(f"{rel.qualified} lacks channel, report_date, leads or cost")
     keys = ["channel", "utm_source" if rel.has("utm_source") else "''", campaign or "''"]
-    where, params = _date_filter(rel, "report_date", start, end)
+    where, params = _date_filter(rel, "report_date", start, end, company)
     sums = ", ".join(f"sum({m})" for m in measures)
     rows = wh.fetchall(
         f"select {', '.join(keys)}, {sums} from {rel.qualified}{where}"
@@ -256,13 +267,13 @@ def _measure_cells(values: dict[str, float], measures: list[str]) -> list[str]:
     return cells
 
 
-def _trend_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
+def _trend_section(wh: Warehouse, rel: Relation | None, start, end, company) -> Section:
     title = "Daily trend: leads, revenue and cost"
     if rel is None:
         return Section("trend", title, _not_built("the e2e_daily mart"))
     if not rel.has("report_date", "leads", "revenue", "cost"):
         raise NotBuilt(f"{rel.qualified} lacks report_date, leads, revenue or cost")
-    where, params = _date_filter(rel, "report_date", start, end)
+    where, params = _date_filter(rel, "report_date", start, end, company)
     rows = wh.fetchall(
         f"select report_date, sum(leads), sum(revenue), sum(cost) from {rel.qualified}{where}"
         " group by 1 order by 1",
@@ -299,14 +310,14 @@ def _trend_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
     return Section("trend", title, body, _source_note(rel))
 
 
-def _funnel_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
+def _funnel_section(wh: Warehouse, rel: Relation | None, start, end, company) -> Section:
     title = "Funnel: sessions → calls → leads → deals"
     if rel is None:
         return Section("funnel", title, _not_built("the e2e_daily mart"))
     stages = [s for s in ("sessions", "calls", "leads", "deals", "won_deals") if rel.has(s)]
     if not {"sessions", "leads"} <= set(stages):
         raise NotBuilt(f"{rel.qualified} lacks sessions or leads")
-    where, params = _date_filter(rel, "report_date", start, end)
+    where, params = _date_filter(rel, "report_date", start, end, company)
     row = wh.fetchone(
         f"select {', '.join(f'sum({s})' for s in stages)} from {rel.qualified}{where}", params
     )
@@ -336,19 +347,20 @@ def _funnel_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
     return Section("funnel", title, _plot(draw, height=2.8) + table, note)
 
 
-def _attribution_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
+def _attribution_section(wh: Warehouse, rel: Relation | None, start, end, company) -> Section:
     title = "Attribution models side by side"
     if rel is None:
         return Section("attribution", title, _not_built("the attribution mart"))
     leads = rel.first("attributed_leads", "leads")
     revenue = rel.first("attributed_revenue", "revenue")
-    if not rel.has("model", "channel") or leads is None:
-        raise NotBuilt(f"{rel.qualified} lacks model, channel or attributed_leads")
+    model = rel.first("attribution_model", "model")
+    if model is None or not rel.has("channel") or leads is None:
+        raise NotBuilt(f"{rel.qualified} lacks attribution_model, channel or attributed_leads")
     date_col = rel.first("report_date", "date_day")
-    where, params = _date_filter(rel, date_col, start, end) if date_col else ("", [])
+    where, params = _date_filter(rel, date_col, start, end, company)
     revenue_sql = f"sum({revenue})" if revenue else "0"
     rows = wh.fetchall(
-        f"select model, channel, sum({leads}), {revenue_sql} from {rel.qualified}{where}"
+        f"select {model}, channel, sum({leads}), {revenue_sql} from {rel.qualified}{where}"
         " group by 1, 2 order by 1, 2",
         params,
     )
@@ -390,14 +402,20 @@ def _attribution_section(wh: Warehouse, rel: Relation | None, start, end) -> Sec
 
 
 def _hour_of_week_counts(
-    wh: Warehouse, rel: Relation, start: date | None, end: date | None, tz: ZoneInfo
+    wh: Warehouse,
+    rel: Relation,
+    start: date | None,
+    end: date | None,
+    company: str | None,
+    tz: ZoneInfo,
 ) -> dict[tuple[int, int], int]:
     """{(weekday, hour): inbound calls}. Calls are counted per UTC hour in SQL (so a
     year of calls stays a few thousand rows) and shifted to local time here."""
     started = rel.first("started_at", "call_started_at")
     if started is None:
         raise NotBuilt(f"{rel.qualified} lacks started_at")
-    clauses, params = [], []
+    where, params = _date_filter(rel, None, None, None, company)
+    clauses = [where.removeprefix(" where ")] if where else []
     if rel.has("direction"):
         clauses.append("direction = 'inbound'")
     elif rel.has("is_inbound"):
@@ -423,11 +441,13 @@ def _hour_of_week_counts(
     return counts
 
 
-def _heatmap_section(wh: Warehouse, rel: Relation | None, start, end, tz: ZoneInfo) -> Section:
+def _heatmap_section(
+    wh: Warehouse, rel: Relation | None, start, end, company, tz: ZoneInfo
+) -> Section:
     title = "Calls by weekday and hour"
     if rel is None:
         return Section("heatmap", title, _not_built("fct_calls (and no raw.calls)"))
-    counts = _hour_of_week_counts(wh, rel, start, end, tz)
+    counts = _hour_of_week_counts(wh, rel, start, end, company, tz)
     grid = [[counts.get((d, h), 0) for h in range(24)] for d in range(7)]
     total = sum(map(sum, grid))
     note = f"Inbound calls, local time ({tz.key}). Source: {rel.qualified}."
@@ -450,7 +470,7 @@ def _heatmap_section(wh: Warehouse, rel: Relation | None, start, end, tz: ZoneIn
     return Section("heatmap", title, _plot(draw, height=3.0) + summary, note)
 
 
-def _pool_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
+def _pool_section(wh: Warehouse, rel: Relation | None, start, end, company) -> Section:
     title = "Number pool health"
     if rel is None:
         return Section("pool", title, _not_built("the pool_daily mart"))
@@ -472,7 +492,7 @@ def _pool_section(wh: Warehouse, rel: Relation | None, start, end) -> Section:
     present = {k: v for k, v in fields.items() if v}
     if not present:
         raise NotBuilt(f"{rel.qualified} has none of the pool health columns")
-    where, params = _date_filter(rel, date_col, start, end)
+    where, params = _date_filter(rel, date_col, start, end, company)
     select = ", ".join([date_col, *group, *present.values()])
     rows = wh.fetchall(
         f"select {select} from {rel.qualified}{where} order by {', '.join([date_col, *group])}",
@@ -634,10 +654,23 @@ def _guarded(section_id: str, title: str, build: Callable[[], Section]) -> Secti
         return Section(section_id, title, f'<p class="error">{e(message)}</p>')
 
 
+def companies_in(wh: Warehouse, rel: Relation | None) -> list[str]:
+    if rel is None or not rel.has("company_id"):
+        return []
+    rows = wh.fetchall(f"select distinct company_id from {rel.qualified} order by 1")
+    return [str(r[0]) for r in rows if r[0] is not None]
+
+
 def render_dashboard(
-    wh: Warehouse, build_schema: str, date_from: date | None, date_to: date | None, tz: ZoneInfo
+    wh: Warehouse,
+    build_schema: str,
+    date_from: date | None,
+    date_to: date | None,
+    tz: ZoneInfo,
+    company_id: str | None = None,
 ) -> str:
-    """The dashboard page for an open warehouse connection."""
+    """The dashboard page for an open warehouse connection: one company's figures when
+    `company_id` is given or the warehouse holds one company, else all together."""
     e2e = find_mart(wh, "e2e_daily", build_schema)
     attribution = find_mart(wh, "attribution", build_schema)
     pool = find_mart(wh, "pool_daily", build_schema)
@@ -645,27 +678,39 @@ def render_dashboard(
     if calls is None or not calls.first("started_at", "call_started_at"):
         raw_columns = _columns(wh, "raw", "calls")
         calls = Relation("raw", "calls", raw_columns, False) if raw_columns else None
+    known = companies_in(wh, e2e) or companies_in(wh, calls)
+    if company_id is not None:
+        who, company = f"company {company_id}", company_id
+    elif len(known) > 1:
+        # Marts without a company column cannot be split, so "all" is the honest view.
+        who, company = f"all {len(known)} companies together ({', '.join(known)})", None
+    else:
+        who, company = f"company {known[0]}" if known else "no data yet", None
     start, end = date_from, date_to
     sections = [
-        _guarded("e2e", "End-to-end report", lambda: _e2e_section(wh, e2e, start, end)),
-        _guarded("trend", "Daily trend", lambda: _trend_section(wh, e2e, start, end)),
-        _guarded("funnel", "Funnel", lambda: _funnel_section(wh, e2e, start, end)),
+        _guarded("e2e", "End-to-end report", lambda: _e2e_section(wh, e2e, start, end, company)),
+        _guarded("trend", "Daily trend", lambda: _trend_section(wh, e2e, start, end, company)),
+        _guarded("funnel", "Funnel", lambda: _funnel_section(wh, e2e, start, end, company)),
         _guarded(
             "attribution",
             "Attribution models",
-            lambda: _attribution_section(wh, attribution, start, end),
+            lambda: _attribution_section(wh, attribution, start, end, company),
         ),
         _guarded(
             "heatmap",
             "Calls by weekday and hour",
-            lambda: _heatmap_section(wh, calls, start, end, tz),
+            lambda: _heatmap_section(wh, calls, start, end, company, tz),
         ),
-        _guarded("pool", "Number pool health", lambda: _pool_section(wh, pool, start, end)),
+        _guarded(
+            "pool", "Number pool health", lambda: _pool_section(wh, pool, start, end, company)
+        ),
     ]
     period = f"{date_from or 'first day'} … {date_to or 'last day'}"
     engine = "PostgreSQL" if wh.engine == "postgres" else "DuckDB"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return _page(sections, f"Period {period} · {engine} warehouse · generated {generated}")
+    return _page(
+        sections, f"{who} · period {period} · {engine} warehouse · generated {generated}"
+    )
 
 
 def write_dashboard(
@@ -673,14 +718,18 @@ def write_dashboard(
     date_from: date | None = None,
     date_to: date | None = None,
     out: Path = DEFAULT_OUT,
+    company_id: str | None = None,
 ) -> Path:
     """Write the dashboard for [date_from, date_to] (inclusive; None = open) to `out`,
-    atomically (a reader never sees half a file); returns the path written."""
+    atomically (a reader never sees half a file); returns the path written.
+    `company_id` limits it to one company (needed when the warehouse holds several)."""
     if date_from and date_to and date_from > date_to:
         raise ValueError(f"date_from {date_from} is after date_to {date_to}")
     tz = ZoneInfo(settings.default_timezone)
     with warehouse.connect(settings) as wh:
-        page = render_dashboard(wh, warehouse.dbt_build_schema(settings), date_from, date_to, tz)
+        page = render_dashboard(
+            wh, warehouse.dbt_build_schema(settings), date_from, date_to, tz, company_id
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")

@@ -391,6 +391,11 @@ def demo(
     with demo_mod.serve_demo_sources(settings, result):
         run_days(week, settings, run_day)
     print_e2e(settings)
+    from pipelines.dashboard import write_dashboard
+
+    with console.status("Drawing the dashboard…"):
+        dashboard = write_dashboard(settings, week[0], week[-1])
+    console.print(f"Dashboard: [bold]{dashboard.resolve()}[/bold] (open it in a browser)")
 
 
 def run_days(days: list[date], settings, run_day) -> None:
@@ -485,6 +490,9 @@ def report(
         None, "--to", formats=["%Y-%m-%d"], help="Last day, inclusive (default: the last)."
     ),
     out: Path = typer.Option(Path("reports/dashboard.html"), help="The HTML file to write."),
+    company: str | None = typer.Option(
+        None, help="One company's figures (default: the only one, or all together)."
+    ),
 ) -> None:
     """Write the dashboard, one offline HTML file (reports/dashboard.html by default).
 
@@ -497,7 +505,7 @@ def report(
     from realtime.settings import get_settings
 
     with console.status("Reading the marts and drawing the charts…"):
-        path = write_dashboard(get_settings(), first, last, out)
+        path = write_dashboard(get_settings(), first, last, out, company)
     console.print(f"Dashboard written to [bold]{path}[/bold] (open it in a browser).")
 
 

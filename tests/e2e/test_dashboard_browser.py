@@ -135,7 +135,7 @@ def test_date_range_limits_every_figure_to_those_days(built_warehouse, new_conte
     tab, _ = _open(new_context, out)
     funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
     assert funnel[:2] == ["sessions", str(sessions)]
-    assert f"Period {D1} … {D1}" in tab.page.locator("header").inner_text()
+    assert f"period {D1} … {D1}" in tab.page.locator("header").inner_text()
 
 
 def test_missing_marts_render_as_not_built_yet_instead_of_failing(new_context, tmp_path):
@@ -185,3 +185,51 @@ def test_hostile_utm_values_are_shown_as_text_never_run(new_context, tmp_path):
     assert (first["CPL"], first["CAC"], first["ROI"], first["ROAS"]) == (
         "500", "1\u202f000", "+400%", "5.00×",
     )  # fmt: skip
+
+
+def _two_company_warehouse(path: Path) -> None:
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema published")
+        conn.execute(
+            "create table published.e2e_daily (company_id varchar, report_date date,"
+            " channel varchar, utm_source varchar, utm_medium varchar, utm_campaign varchar,"
+            " sessions bigint, calls bigint, leads bigint, deals bigint, won_deals bigint,"
+            " revenue decimal(18,2), cost decimal(18,2))"
+        )
+        conn.execute(
+            "insert into published.e2e_daily values"
+            " ('acme', '2025-03-03', 'paid_search', 'yandex', 'cpc', 'acme-brand',"
+            "  10, 2, 2, 1, 1, 3000, 500),"
+            " ('globex', '2025-03-03', 'paid_search', 'google', 'cpc', 'globex-secret',"
+            "  99, 9, 9, 0, 0, 0, 900)"
+        )
+        # A mart without a company column cannot be cut per company.
+        conn.execute(
+            "create table published.attribution as select 'linear' as attribution_model,"
+            " date '2025-03-03' as report_date, 'paid_search' as channel,"
+            " 11.0 as attributed_leads, 0.0 as attributed_revenue"
+        )
+
+
+def test_one_company_sees_only_its_own_figures(new_context, tmp_path):
+    path = tmp_path / "two.duckdb"
+    _two_company_warehouse(path)
+    out = write_dashboard(_settings(path), out=tmp_path / "acme.html", company_id="acme")
+    text = out.read_text()
+    assert "globex" not in text
+
+    tab, _ = _open(new_context, out)
+    funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
+    assert funnel[:2] == ["sessions", "10"]
+    assert "cannot show one company" in tab.page.locator("section#attribution").inner_text()
+    assert "company acme" in tab.page.locator("header").inner_text()
+
+
+def test_without_a_company_several_companies_are_labelled_as_all_together(new_context, tmp_path):
+    path = tmp_path / "two.duckdb"
+    _two_company_warehouse(path)
+    out = write_dashboard(_settings(path), out=tmp_path / "all.html")
+    tab, _ = _open(new_context, out)
+    assert "all 2 companies together" in tab.page.locator("header").inner_text()
+    funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
+    assert funnel[:2] == ["sessions", "109"]
