@@ -550,9 +550,10 @@ def test_postgres_builds_the_same_attribution_as_duckdb(
     assert len(on_postgres) == len(on_duckdb)
     grain = {tuple(row[:6]): row[6:] for row in on_duckdb}
     for row in on_postgres:
-        *measures, roas = row[6:]
-        *expected, expected_roas = grain[tuple(row[:6])]
+        *measures, cost, roas = row[6:]
+        *expected, expected_cost, expected_roas = grain[tuple(row[:6])]
         assert measures == pytest.approx(expected, rel=1e-9, abs=1e-9), row[:6]
+        assert cost == expected_cost, row[:6]
         assert (roas is None) == (expected_roas is None)
         if roas is not None:
             assert roas == pytest.approx(expected_roas, rel=1e-9)
