@@ -477,7 +477,9 @@ def _pool_section(wh: Warehouse, rel: Relation | None, start, end, company) -> S
     date_col = rel.first("report_date", "date_day", "day")
     if date_col is None:
         raise NotBuilt(f"{rel.qualified} lacks report_date")
-    group = [c for c in ("site_id", "region") if rel.has(c)]
+    # One line per company (when several are shown together), site and region.
+    keys = ("site_id", "region") if company else ("company_id", "site_id", "region")
+    group = [c for c in keys if rel.has(c)]
     fields = {
         "utilisation": rel.first("utilisation", "utilization", "peak_utilisation"),
         "unattributed": rel.first(
@@ -535,7 +537,9 @@ def _pool_section(wh: Warehouse, rel: Relation | None, start, end, company) -> S
 
         def draw(fig) -> None:
             ax = fig.subplots()
-            labels = {"utilisation": "utilisation (max)", "unattributed": "unattributed calls"}
+            worst = " (worst of the day)" if len(latest) > 1 else ""
+            labels = {"utilisation": "utilisation", "unattributed": "unattributed calls"}
+            labels = {k: v + worst for k, v in labels.items()}
             for k in plotted:
                 days = sorted(daily[k])
                 ax.plot(days, [max(daily[k][d]) for d in days], marker="o", label=labels[k])

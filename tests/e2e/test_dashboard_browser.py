@@ -233,3 +233,35 @@ def test_without_a_company_several_companies_are_labelled_as_all_together(new_co
     assert "all 2 companies together" in tab.page.locator("header").inner_text()
     funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
     assert funnel[:2] == ["sessions", "109"]
+
+
+def test_pool_health_shows_utilisation_unattributed_rate_and_the_advice(new_context, tmp_path):
+    path = tmp_path / "pool.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema published")
+        # pool_daily as dbt builds it: one row per company and day.
+        conn.execute(
+            "create table published.pool_daily (company_id varchar, report_date date,"
+            " pool_size integer, recommended_size integer, exhaustion_events bigint,"
+            " shared_leases bigint, utilisation double, stray_calls bigint,"
+            " unattributed_calls bigint, calls bigint, unattributed_call_rate double)"
+        )
+        conn.execute(
+            "insert into published.pool_daily values"
+            " ('acme', '2025-03-03', 10, 10, 0, 0, 0.41, 0, 1, 20, 0.05),"
+            " ('acme', '2025-03-04', 10, 13, 4, 6, 0.87, 1, 5, 25, 0.2)"
+        )
+    out = write_dashboard(_settings(path), out=tmp_path / "pool.html")
+    tab, requests = _open(new_context, out)
+    section = tab.page.locator("section#pool")
+    headers = _cell_texts(tab.page, "section#pool > table thead th")
+    latest = dict(zip(headers, _cell_texts(
+        tab.page, "section#pool > table tbody tr:first-child td"), strict=True))
+    assert latest["day"] == "2025-03-04"
+    assert latest["utilisation"] == "87.0%"
+    assert latest["unattributed calls"] == "20.0%"
+    assert (latest["numbers"], latest["advisor's size"]) == ("10", "13")
+    assert latest["recommendation"] == "add 3 number(s)"
+    assert section.locator("img.chart").evaluate("img => img.naturalWidth > 100")
+    assert tab.problems == []
+    assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
