@@ -3,6 +3,8 @@ we mount that under `/mango`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +17,9 @@ from realtime.redirect import service as redirect
 from realtime.store import EventStore
 
 router = APIRouter(prefix="/mango", tags=["mango"])
+
+# The longest an event waits for its route command to be written to Mango's socket.
+WIRE_WAIT_SECONDS = 0.05
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -38,16 +43,27 @@ def _handle(event_type: str):
         form = await read_form(request)
         company = service.authenticate(store, form)
         now = clock.now()
-        is_new, event = service.ingest(
-            store, request.app.state.pool, company, event_type, form["json"], now
+        payload, event = service.parse_payload(event_type, form["json"])
+        if event_type == "call":
+            # Smart redirect decides from what is already stored (milliseconds) and
+            # queues the route command before this event is written: the command
+            # leaves while the event's writes wait for the disk, and Mango gets its
+            # answer without waiting for the command.
+            decision = redirect.decide_for_event(store, company, event, now)
+            if decision is not None:
+                job = request.app.state.mango_commands.submit_route(company, decision)
+                if job is not None and job.leaves_now:
+                    # Wait (briefly, bounded) for the request to be written, never for
+                    # Mango's answer: then the event's disk writes follow.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(job.on_wire.wait(), WIRE_WAIT_SECONDS)
+                store.save_redirect_decision(decision)
+                if job is not None:
+                    job.recorded.set()
+        is_new = service.store_event(
+            store, request.app.state.pool, company, event_type, payload, event, now
         )
-        if is_new and event_type == "call":
-            # Smart redirect: decide now (milliseconds), send the route command from a
-            # background queue, so Mango gets its answer at once.
-            decision = redirect.on_call_event(store, company, event, now)
-            if decision is not None and decision.to_number is not None:
-                request.app.state.mango_commands.submit_route(company, decision)
-        elif event_type == "route_result":
+        if event_type == "route_result":
             redirect.link_route_result(store, company, event, now)
         return {"result": "ok", "duplicate": not is_new}
 

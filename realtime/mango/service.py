@@ -101,17 +101,16 @@ def parse_payload(event_type: str, json_text: str) -> tuple[dict, BaseModel]:
     return payload, model
 
 
-def ingest(
+def store_event(
     store: EventStore,
     pool: PoolStore,
     company: Company,
     event_type: str,
-    json_text: str,
+    payload: dict,
+    model: BaseModel,
     now: datetime,
-) -> tuple[bool, BaseModel]:
-    """Store one event and refresh its call. Returns whether the event is new (False
-    for a duplicate) and the parsed event."""
-    payload, model = parse_payload(event_type, json_text)
+) -> bool:
+    """Store one parsed event and refresh its call; False for a duplicate event."""
     entry_id, call_id, seq = dedupe_key(event_type, model)
     event = CallEvent(
         company_id=company.id,
@@ -127,7 +126,7 @@ def ingest(
         # Rebuild even for a duplicate: a crash between storing the event and saving the
         # call would otherwise leave the call stale until the next event.
         rebuild_call(store, pool, company, entry_id, now)
-    return is_new, model
+    return is_new
 
 
 def _has_timed_event(store: EventStore, company_id: str, entry_id: str) -> bool:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SUCCESS = 1000  # Mango's result code for an accepted command
 ERROR_CHARS = 200
+# How long a command's outcome waits for the event endpoint to store its decision.
+RECORD_WAIT_SECONDS = 5.0
 
 
 class Clock(Protocol):
@@ -54,8 +56,15 @@ class MangoCommandClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    async def send(self, company: Company, command: str, payload: dict[str, Any]) -> int:
-        """Send one command; the `result` code of Mango's answer (1000 = accepted)."""
+    async def send(
+        self,
+        company: Company,
+        command: str,
+        payload: dict[str, Any],
+        on_wire: asyncio.Event | None = None,
+    ) -> int:
+        """Send one command; the `result` code of Mango's answer (1000 = accepted).
+        `on_wire` is set once the request has been written to the socket."""
         if not company.mango_api_key or not company.mango_api_salt:
             raise MangoCommandError("the company has no Mango API key and salt")
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -64,8 +73,19 @@ class MangoCommandClient:
             "sign": sign(company.mango_api_key, body, company.mango_api_salt),
             "json": body,
         }
+        extensions = {}
+        if on_wire is not None:
+
+            async def trace(event: str, info: dict) -> None:
+                # httpcore's trace hook: the request body is out, the answer not yet in.
+                if event.endswith(("send_request_body.complete", "send_request_body.failed")):
+                    on_wire.set()
+
+            extensions["trace"] = trace
         try:
-            response = await self._http.post(f"{self.base_url}/commands/{command}", data=form)
+            response = await self._http.post(
+                f"{self.base_url}/commands/{command}", data=form, extensions=extensions
+            )
         except httpx.HTTPError as exc:
             raise MangoCommandError(f"{command}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
@@ -84,13 +104,18 @@ class MangoCommandClient:
 
 
 @dataclass
-class _RouteJob:
+class RouteJob:
     company: Company
     entry_id: str
     command_id: str
     call_id: str
     to_number: str
     queued_at: float  # loop time when the event was received
+    leaves_now: bool = False  # no earlier command of the product holds it back
+    # Set once the request is written; the event endpoint waits for that, briefly.
+    on_wire: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the endpoint has stored the decision: results are recorded after it.
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -121,40 +146,44 @@ class MangoCommands:
         self._closed = False
 
     # route ---------------------------------------------------------------------
-    def submit_route(self, company: Company, decision: RedirectDecision) -> None:
-        """Queue the decision's route command; returns at once (called from the event
-        endpoint, which must answer Mango without waiting for the command)."""
+    def submit_route(self, company: Company, decision: RedirectDecision) -> RouteJob | None:
+        """Queue the decision's route command and return at once: the event endpoint
+        must answer Mango without waiting for the command. The endpoint stores the
+        decision and then calls `job.recorded.set()`; if `job.leaves_now`, it may first
+        wait (briefly) for `job.on_wire`, so the command leaves before its own writes."""
         if decision.to_number is None or decision.command_id is None:
-            return
+            return None
         loop = asyncio.get_running_loop()
-        product = self._products.get(company.mango_api_key or company.id)
+        key = company.mango_api_key or company.id
+        product = self._products.get(key)
         if product is None:
-            product = self._products[company.mango_api_key or company.id] = _Product()
+            product = self._products[key] = _Product()
         if product.task is None or product.task.done():
             product.task = loop.create_task(self._route_worker(product))
-        product.queue.put_nowait(
-            _RouteJob(
-                company=company,
-                entry_id=decision.entry_id,
-                command_id=decision.command_id,
-                call_id=decision.call_id,
-                to_number=decision.to_number,
-                queued_at=loop.time(),
-            )
+        job = RouteJob(
+            company=company,
+            entry_id=decision.entry_id,
+            command_id=decision.command_id,
+            call_id=decision.call_id,
+            to_number=decision.to_number,
+            queued_at=loop.time(),
+            leaves_now=product.queue.empty() and product.next_route_at <= loop.time(),
         )
+        product.queue.put_nowait(job)
         self.ensure_poller()
+        return job
 
     async def _route_worker(self, product: _Product) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.mango_route_interval_seconds
         max_delay = self.settings.redirect_max_delay_seconds
         while True:
-            job: _RouteJob = await product.queue.get()
+            job: RouteJob = await product.queue.get()
             try:
                 while True:
                     wait = product.next_route_at - loop.time()
                     if loop.time() + max(wait, 0) - job.queued_at > max_delay:
-                        self._update(job, status="expired", error="rate limit: greeting over")
+                        await self._update(job, status="expired", error="rate limit: greeting over")
                         break
                     if wait > 0:
                         await asyncio.sleep(wait)
@@ -167,27 +196,32 @@ class MangoCommands:
                                 "call_id": job.call_id,
                                 "to_number": job.to_number,
                             },
+                            job.on_wire,
                         )
                     except MangoCommandError as exc:
                         product.next_route_at = loop.time() + interval
                         if exc.status == 429:
                             continue  # Mango's own limit: try again after the interval
-                        self._update(job, status="failed", error=str(exc))
+                        await self._update(job, status="failed", error=str(exc))
                         break
+                    finally:
+                        job.on_wire.set()
                     # The next slot counts from Mango's answer: the request reached
                     # Mango before that, so two arrivals are never closer than the limit.
                     product.next_route_at = loop.time() + interval
                     if result == SUCCESS:
-                        self._update(job, status="sent", sent_at=self.clock.now())
+                        await self._update(job, status="sent", sent_at=self.clock.now())
                     else:
-                        self._update(job, status="failed", error=f"mango result {result}")
+                        await self._update(job, status="failed", error=f"mango result {result}")
                     break
             except Exception:  # pragma: no cover - a bug must not stop the product's queue
                 log.exception("route command %s", job.command_id)
             finally:
                 product.queue.task_done()
 
-    def _update(self, job: _RouteJob, **changes: Any) -> None:
+    async def _update(self, job: RouteJob, **changes: Any) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.recorded.wait(), RECORD_WAIT_SECONDS)
         decision = self.store.get_redirect_decision(job.company.id, job.entry_id)
         if decision is None or decision.command_id != job.command_id:
             return

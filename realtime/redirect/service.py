@@ -149,20 +149,20 @@ def _choose(
     return "crm_manager", "crm_manager", extension
 
 
-def on_call_event(
+def decide_for_event(
     store: EventStore, company: Company, event: CallStateEvent, now: datetime
 ) -> RedirectDecision | None:
-    """Decide and record once per call; None when redirect does not apply."""
+    """The decision for this event, or None when redirect does not apply to it (not a
+    trigger, a line without redirect, or a call decided already: a call moving from
+    the IVR to a queue, or Mango resending the event). The caller stores it."""
     if not is_trigger(event):
         return None
     config = store.get_redirect_config(company.id)
     if config is None or not line_enabled(config, to_e164(event.to.line_number)):
         return None
     if store.get_redirect_decision(company.id, event.entry_id) is not None:
-        return None  # the call moved from IVR to a queue: it was decided already
-    decision = decide(store, company, config, event, now)
-    store.save_redirect_decision(decision)
-    return decision
+        return None
+    return decide(store, company, config, event, now)
 
 
 def link_route_result(
