@@ -3,9 +3,9 @@
 
     Yandex.Direct's {campaign_id} and Google Ads' {campaignid} URL parameters write
     the bare numeric id; hand-made tags often append it to a name
-    ('brand_msk_70112233', 'brand|70112233'). So: the whole value when it is digits,
-    else a run of 5 or more digits after the last '_', '-' or '|'. A name without
-    such a suffix gives null, and spend then joins on the campaign name instead.
+    ('brand_msk_70112233', 'brand|70112233'). So: the whole value when it is all
+    digits, else a run of 5 or more digits after a final '_', '-' or '|'. A name
+    without such a suffix gives null, and spend then joins on the campaign name.
 
     Regular expressions differ between engines, hence the dispatch.
 -#}
@@ -14,9 +14,17 @@
 {%- endmacro %}
 
 {% macro default__parse_campaign_id(utm_campaign) -%}
-    nullif(regexp_extract(trim({{ utm_campaign }}), '^(?:.*[_|-])?([0-9]{5,})$', 1), '')
+    {%- set value = "trim(" ~ utm_campaign ~ ")" -%}
+    case
+        when regexp_full_match({{ value }}, '[0-9]+') then {{ value }}
+        else nullif(regexp_extract({{ value }}, '[_|-]([0-9]{5,})$', 1), '')
+    end
 {%- endmacro %}
 
 {% macro postgres__parse_campaign_id(utm_campaign) -%}
-    substring(trim({{ utm_campaign }}) from '^(?:.*[_|-])?([0-9]{5,})$')
+    {%- set value = "trim(" ~ utm_campaign ~ ")" -%}
+    case
+        when {{ value }} ~ '^[0-9]+$' then {{ value }}
+        else substring({{ value }} from '[_|-]([0-9]{5,})$')
+    end
 {%- endmacro %}

@@ -12,7 +12,7 @@ report as (
 
 spend as (
 
-    select coalesce(sum(spend), 0) as spend from {{ ref('int_ad_reporting__campaign_daily') }}
+    select coalesce(sum(spend), 0) as spend from {{ ref('fct_ad_spend') }}
 
 )
 

@@ -1,18 +1,19 @@
 -- The report neither loses nor duplicates anything it counts: its totals equal
--- the counts of the models it is built from. Deals count only when matched to a
+-- the counts of the marts it is built from. Deals count only when matched to a
 -- lead; revenue is the amount of the matched won deals. Returns the measures
 -- whose totals differ.
+
+{%- set measures = ['sessions', 'calls', 'missed_calls', 'forms', 'callbacks', 'leads',
+                    'deals', 'won_deals', 'revenue'] %}
 
 with
 
 report as (
 
     select
-        coalesce(sum(sessions), 0) as sessions,
-        coalesce(sum(calls), 0) as calls,
-        coalesce(sum(leads), 0) as leads,
-        coalesce(sum(deals), 0) as deals,
-        coalesce(sum(revenue), 0) as revenue
+        {%- for measure in measures %}
+        coalesce(sum({{ measure }}), 0) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
 
     from {{ ref('e2e_daily') }}
 
@@ -21,13 +22,21 @@ report as (
 expected as (
 
     select
-        (select count(*) from {{ ref('int_sessions__channels') }}) as sessions,
-        (select count(*) from {{ ref('int_calls__attributed') }} where is_inbound) as calls,
-        (select count(*) from {{ ref('int_leads') }}) as leads,
-        (select count(*) from {{ ref('int_deals__matched') }} where lead_id is not null) as deals,
+        (select count(*) from {{ ref('fct_sessions') }}) as sessions,
+        (select count(*) from {{ ref('fct_calls') }} where is_inbound) as calls,
+        (select count(*) from {{ ref('fct_calls') }} where is_inbound and is_missed)
+            as missed_calls,
+        (select count(*) from {{ ref('int_leads__touches') }} where touch_kind = 'form')
+            as forms,
+        (select count(*) from {{ ref('int_leads__touches') }} where touch_kind = 'callback')
+            as callbacks,
+        (select count(*) from {{ ref('fct_leads') }}) as leads,
+        (select count(*) from {{ ref('fct_deals') }} where lead_id is not null) as deals,
+        (select count(*) from {{ ref('fct_deals') }} where lead_id is not null and is_won)
+            as won_deals,
         (
             select coalesce(sum(amount), 0)
-            from {{ ref('int_deals__matched') }}
+            from {{ ref('fct_deals') }}
             where lead_id is not null and is_won
         ) as revenue
 
@@ -35,20 +44,18 @@ expected as (
 
 differences as (
 
-    select 'sessions' as measure, report.sessions as in_report, expected.sessions as expected
-    from report cross join expected where report.sessions <> expected.sessions
+    {%- for measure in measures %}
+    select
+        '{{ measure }}' as measure,
+        cast(report.{{ measure }} as numeric(18, 2)) as in_report,
+        cast(expected.{{ measure }} as numeric(18, 2)) as expected
+    from report
+    cross join expected
+    where report.{{ measure }} <> expected.{{ measure }}
+    {%- if not loop.last %}
     union all
-    select 'calls', report.calls, expected.calls
-    from report cross join expected where report.calls <> expected.calls
-    union all
-    select 'leads', report.leads, expected.leads
-    from report cross join expected where report.leads <> expected.leads
-    union all
-    select 'deals', report.deals, expected.deals
-    from report cross join expected where report.deals <> expected.deals
-    union all
-    select 'revenue', report.revenue, expected.revenue
-    from report cross join expected where report.revenue <> expected.revenue
+    {%- endif %}
+    {%- endfor %}
 
 )
 

@@ -94,6 +94,20 @@ def _number(number, kind="dynamic", channel=None):
     }
 
 
+def _touch(kind, ref, day, hhmm, *, session_id=None, phone=None, email=None):
+    return {
+        "company_id": COMPANY,
+        "lead_id": f"rt_{ref}",
+        "touch_type": kind,
+        "touch_ref": ref,
+        "touched_at": _at(day, hhmm),
+        "session_id": session_id,
+        "phone": phone,
+        "email": email,
+        "_day": day,
+    }
+
+
 def _spend(day, platform, account_id, campaign_id, campaign_name, spend):
     return {
         "date_day": day,
@@ -194,6 +208,17 @@ RAW_ROWS: dict[str, list[dict]] = {
         # outbound: neither a call in the report nor a lead
         _call("e7", D2, "12:00", "+79161111111", direction="outbound"),
     ],
+    "lead_touches": [
+        # a callback request from the organic caller, after the call: the same lead
+        _touch("callback", "cb1", D1, "12:00", session_id="s_org1", phone="+79162222222"),
+        # a form half an hour before the e6 call from the same phone: the form opens the
+        # lead, so it is a direct lead, and the call that follows is not a new one
+        _touch("form", "f1", D2, "10:30", session_id="s_dir2", phone="8 916 555-55-55"),
+        # an email-only form from a yandex visit: a lead of its own
+        _touch("form", "f2", D2, "08:10", session_id="s_ya3", email="Buyer@Example.com"),
+        # realtime's own record of a call touch: int_leads takes calls from raw.calls
+        _touch("call", "e1", D1, "07:05", session_id="s_ya1", phone="+79161111111"),
+    ],
     "ad_spend_yandex_direct": [
         _spend(D1, "yandex_direct", "ya-1", "70112233", "Brand Moscow", "1500.00"),
         _spend(D2, "yandex_direct", "ya-1", "70112233", "Brand Moscow", "900.50"),
@@ -228,37 +253,37 @@ RAW_ROWS: dict[str, list[dict]] = {
 TOTAL_SPEND = Decimal("3770.50")
 
 # (report_date, channel, utm_source, utm_medium, utm_campaign)
-#   -> (sessions, calls, leads, deals, revenue, cost, cpl, roi)
+#   -> (sessions, calls, forms, callbacks, leads, deals, won_deals, revenue, cost, cpl, roi)
 EXPECTED_E2E = {
     (D1, "paid_search", "yandex", "cpc", "70112233"):
-        (2, 1, 1, 1, Decimal("50000.00"), Decimal("1500.00"), 1500.0, 48500 / 1500),
+        (2, 1, 0, 0, 1, 1, 1, Decimal("50000.00"), Decimal("1500.00"), 1500.0, 48500 / 1500),
     (D1, "paid_search", "google", "cpc", "555001"):
-        (1, 0, 0, 0, Decimal("0.00"), Decimal("700.00"), None, -1.0),
+        (1, 0, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("700.00"), None, -1.0),
     (D1, "paid_search", "google", "cpc", "999999"):
-        (0, 0, 0, 0, Decimal("0.00"), Decimal("250.00"), None, -1.0),
+        (0, 0, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("250.00"), None, -1.0),
     (D1, "organic_search", None, None, None):
-        (1, 1, 1, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
+        (1, 1, 0, 1, 1, 0, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
     (D1, "direct", None, None, None):
-        (1, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
+        (1, 0, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
     (D1, "offline", None, None, None):
-        (0, 1, 1, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
+        (0, 1, 0, 0, 1, 0, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
     (D2, "paid_search", "yandex", "cpc", "70112233"):
-        (1, 1, 0, 0, Decimal("0.00"), Decimal("900.50"), None, -1.0),
+        (1, 1, 1, 0, 1, 0, 0, Decimal("0.00"), Decimal("900.50"), 900.5, -1.0),
     (D2, "paid_search", "yandex", "cpc", "Retargeting"):
-        (1, 0, 0, 0, Decimal("0.00"), Decimal("120.00"), None, -1.0),
+        (1, 0, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("120.00"), None, -1.0),
     (D2, "paid_search", "google", "cpc", "555001"):
-        (0, 1, 1, 2, Decimal("0.00"), Decimal("300.00"), 300.0, -1.0),
+        (0, 1, 0, 0, 1, 2, 0, Decimal("0.00"), Decimal("300.00"), 300.0, -1.0),
     (D2, "organic_search", None, None, None):
-        (1, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
+        (1, 0, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
     (D2, "direct", None, None, None):
-        (1, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
+        (1, 0, 1, 0, 1, 0, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
     (D2, "unknown", None, None, None):
-        (0, 1, 1, 0, Decimal("0.00"), Decimal("0.00"), 0.0, None),
+        (0, 1, 0, 0, 0, 0, 0, Decimal("0.00"), Decimal("0.00"), None, None),
 }  # fmt: skip
 
 E2E_COLUMNS = (
     "report_date, channel, utm_source, utm_medium, utm_campaign,"
-    " sessions, calls, leads, deals, revenue, cost, cpl, roi"
+    " sessions, calls, forms, callbacks, leads, deals, won_deals, revenue, cost, cpl, roi"
 )
 
 
@@ -332,7 +357,7 @@ def test_report_cost_equals_total_ad_spend(warehouse):
 def test_repeat_caller_within_dedupe_window_makes_one_lead_but_two_calls(warehouse):
     [(leads, calls)] = _query(
         warehouse,
-        "select count(*), max(call_count) from main.int_leads where caller_number = '+79161111111'",
+        "select count(*), max(call_count) from main.int_leads where phone = '+79161111111'",
     )
     assert (leads, calls) == (1, 2)
 
@@ -346,8 +371,8 @@ def test_deals_match_leads_by_phone_session_and_utm_and_unmatched_deals_stay_out
         ("d1", "acme:call:e1", "phone"),
         ("d2", "acme:call:e5", "session_id"),
         ("d3", "acme:call:e5", "utm"),
-        ("d4", None, None),
-        ("d4", None, None),  # the bitrix24 one
+        ("d4", None, "no_lead"),
+        ("d4", None, "no_lead"),  # the bitrix24 one
     ]
     [(revenue,)] = _query(warehouse, "select sum(revenue) from main.e2e_daily")
     assert revenue == Decimal("50000.00")
@@ -391,21 +416,87 @@ def test_e2e_daily_lands_in_main_with_its_contracted_columns(warehouse):
         "select column_name, data_type from information_schema.columns"
         " where table_schema = 'main' and table_name = 'e2e_daily' order by ordinal_position",
     )
+    counts = [
+        "sessions", "visitors", "calls", "unique_calls", "target_calls", "missed_calls",
+        "forms", "callbacks", "leads", "deals", "won_deals",
+    ]  # fmt: skip
+    ratios = ["cpl", "cac", "roi", "roas", "lead_conversion", "deal_conversion"]
     assert columns == [
+        ("company_id", "VARCHAR"),
         ("report_date", "DATE"),
         ("channel", "VARCHAR"),
         ("utm_source", "VARCHAR"),
         ("utm_medium", "VARCHAR"),
         ("utm_campaign", "VARCHAR"),
-        ("sessions", "BIGINT"),
-        ("calls", "BIGINT"),
-        ("leads", "BIGINT"),
-        ("deals", "BIGINT"),
+        ("campaign_id", "VARCHAR"),
+        ("platform", "VARCHAR"),
+        *[(name, "BIGINT") for name in counts],
         ("revenue", "DECIMAL(18,2)"),
         ("cost", "DECIMAL(18,2)"),
-        ("cpl", "DOUBLE"),
-        ("roi", "DOUBLE"),
+        *[(name, "DOUBLE") for name in ratios],
     ]
+
+
+def test_ratios_divide_the_rows_own_measures_and_are_null_without_a_denominator(warehouse):
+    rows = _query(
+        warehouse,
+        "select utm_campaign, campaign_id, platform, cac, roas, lead_conversion,"
+        " deal_conversion, visitors, missed_calls, target_calls"
+        " from main.e2e_daily where report_date = '2025-03-03' and channel <> 'direct'"
+        " order by channel, utm_campaign",
+    )
+    assert rows == [
+        # the billboard call: no sessions, no cost
+        (None, None, None, None, None, None, 0.0, 0, 0, 1),
+        # the organic caller missed: a lead, a missed call, no target call
+        (None, None, None, None, None, 1.0, 0.0, 1, 1, 0),
+        ("555001", "555001", "google_ads", None, 0.0, 0.0, None, 1, 0, 0),
+        # 50 000 of revenue on 1 500 of cost from 2 sessions, 1 lead, 1 won deal
+        ("70112233", "70112233", "yandex_direct", 1500.0, 50000 / 1500, 0.5, 1.0, 2, 0, 1),
+        ("999999", "999999", "google_ads", None, 0.0, None, None, 0, 0, 0),
+    ]
+
+
+def test_a_form_before_a_call_opens_the_lead_and_the_call_joins_it(warehouse):
+    rows = _query(
+        warehouse,
+        "select lead_id, first_touch_kind, channel, call_count, form_count, callback_count"
+        " from main.fct_leads where phone in ('+79165555555', '+79162222222') order by 1",
+    )
+    assert rows == [
+        ("acme:call:e2", "call", "organic_search", 1, 0, 1),
+        ("acme:form:f1", "form", "direct", 1, 1, 0),
+    ]
+    [(email_lead,)] = _query(
+        warehouse, "select channel from main.fct_leads where email = 'buyer@example.com'"
+    )
+    assert email_lead == "paid_search"
+
+
+def test_every_column_of_every_mart_is_defined_in_docs_metrics(warehouse):
+    metrics = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    columns = _query(
+        warehouse,
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema = 'main'"
+        " and (table_name like 'fct\\_%' escape '\\'"
+        " or table_name in ('e2e_daily', 'pool_daily'))",
+    )
+    assert {table for table, _ in columns} >= {
+        "fct_sessions", "fct_calls", "fct_leads", "fct_deals", "fct_ad_spend",
+        "e2e_daily", "pool_daily",
+    }  # fmt: skip
+    sections = {
+        table: metrics.split(f"## {table}\n", 1)[1].split("\n## ", 1)[0]
+        for table in {table for table, _ in columns}
+        if f"## {table}\n" in metrics
+    }
+    undocumented = [
+        (table, column)
+        for table, column in columns
+        if f"`{column}`" not in sections.get(table, "")
+    ]
+    assert undocumented == []
 
 
 def test_duplicate_session_id_fails_the_build_naming_the_failing_test(tmp_path):

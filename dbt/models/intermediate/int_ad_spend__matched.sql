@@ -1,13 +1,17 @@
--- Gives each day of campaign spend the channel and UTM values that the campaign's
--- visits carry, so cost lands on the same e2e_daily row as its sessions and leads.
+-- A table, not a view: every test and mart reading it would recompute the chain.
+{{ config(materialized='table') }}
+
+-- Gives each day of campaign spend the company, channel and UTM values that the
+-- campaign's visits carry, so cost lands on the same e2e_daily row as its sessions
+-- and leads.
 --
 -- A campaign is recognised in sessions by (platform from utm_source, campaign id
--- in utm_campaign); ids survive renames, so the campaign name is only a fallback.
--- The lookup spans all days: spend on a day without visits still lands on the
--- campaign's usual row. If a campaign's visits carry several UTM combinations,
--- the one with the most sessions takes the whole spend, so spend is never
--- counted twice. Spend nobody visited gets the platform's own tags and stays
--- visible; it is never dropped.
+-- parsed from utm_campaign: macros/parse_campaign_id.sql); ids survive renames, so
+-- the campaign name is only a fallback. The lookup spans all days: spend on a day
+-- without visits still lands on the campaign's usual row. If a campaign's visits
+-- carry several UTM combinations, the one with the most sessions takes the whole
+-- spend, so spend is never counted twice. Spend nobody visited gets the platform's
+-- own tags and no company, and stays visible; it is never dropped.
 
 with
 
@@ -28,15 +32,17 @@ paid_sessions as (
 utm_combinations as (
 
     select
+        company_id,
         ad_platform,
         channel,
         utm_source,
         utm_medium,
         utm_campaign,
+        campaign_id,
         count(*) as session_count
 
     from paid_sessions
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6, 7
 
 ),
 
@@ -58,13 +64,14 @@ candidates as (
         campaign_names.platform,
         campaign_names.account_id,
         campaign_names.campaign_id,
+        utm_combinations.company_id,
         utm_combinations.channel,
         utm_combinations.utm_source,
         utm_combinations.utm_medium,
         utm_combinations.utm_campaign,
         utm_combinations.session_count,
         case
-            when utm_combinations.utm_campaign = campaign_names.campaign_id then 1
+            when utm_combinations.campaign_id = campaign_names.campaign_id then 1
             else 2
         end as match_priority
 
@@ -72,7 +79,7 @@ candidates as (
     inner join utm_combinations
         on campaign_names.platform = utm_combinations.ad_platform
         and (
-            utm_combinations.utm_campaign = campaign_names.campaign_id
+            utm_combinations.campaign_id = campaign_names.campaign_id
             or lower(utm_combinations.utm_campaign) = lower(campaign_names.campaign_name)
         )
 
@@ -84,7 +91,13 @@ ranked as (
         *,
         row_number() over (
             partition by platform, account_id, campaign_id
-            order by match_priority, session_count desc, utm_source, utm_medium, utm_campaign
+            order by
+                match_priority,
+                session_count desc,
+                company_id,
+                utm_source,
+                utm_medium,
+                utm_campaign
         ) as candidate_rank
 
     from candidates
@@ -106,6 +119,7 @@ final as (
         campaign_daily.account_id,
         campaign_daily.campaign_id,
         campaign_daily.campaign_name,
+        campaign_utms.company_id,
         coalesce(campaign_utms.channel, 'paid_search') as channel,
         coalesce(
             campaign_utms.utm_source,

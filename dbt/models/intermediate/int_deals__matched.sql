@@ -1,9 +1,21 @@
+-- A table, not a view: every test and mart reading it would recompute the chain.
+{{ config(materialized='table') }}
+
 -- Every CRM deal with the lead it came from, if any. Evidence is tried from the
--- strongest down: the session id the site wrote into the deal, then the contact
--- phone equal to a lead's caller number, then the deal's UTM tags. Among leads
--- found by the same evidence, the latest lead created before the deal wins (the
--- conversation that produced it), else the earliest one after. A deal gets at
--- most one lead; a lead may have several deals.
+-- strongest down:
+--   1. session_id: the visit id the site wrote into the deal is the lead's first
+--      session;
+--   2. visitor_id: that visit's visitor made the lead in another session;
+--   3. phone: the deal's contact phone, or any phone of its CRM contact, is the
+--      lead's phone;
+--   4. utm: the deal's utm_source, utm_medium and utm_campaign are the lead's.
+-- Phone and UTM evidence only counts for leads created within
+-- `deal_match_window_days` (var) of the deal, either side: a number that called
+-- two years ago says little. Among leads found by the same evidence, the latest
+-- lead created before the deal wins (the conversation that produced it), else the
+-- earliest one after. A deal gets at most one lead; a lead may have several deals.
+
+{%- set window_days = var('deal_match_window_days') %}
 
 with
 
@@ -13,9 +25,38 @@ deals as (
 
 ),
 
+contacts as (
+
+    select * from {{ ref('int_crm__contacts') }}
+
+),
+
 leads as (
 
     select * from {{ ref('int_leads') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('int_sessions__channels') }}
+
+),
+
+deal_phones as (
+
+    select deal_key, company_id, contact_phone as phone
+    from deals
+    where contact_phone is not null
+
+    union
+
+    select deals.deal_key, deals.company_id, contacts.phone
+    from deals
+    inner join contacts
+        on deals.contact_key = contacts.contact_key
+        and deals.company_id = contacts.company_id
+    where contacts.phone is not null
 
 ),
 
@@ -40,12 +81,34 @@ candidates as (
         leads.lead_id,
         leads.lead_created_at,
         2 as match_priority,
-        'phone' as match_method
+        'visitor_id' as match_method
 
     from deals
+    inner join sessions
+        on deals.company_id = sessions.company_id
+        and deals.session_id = sessions.session_id
     inner join leads
-        on deals.company_id = leads.company_id
-        and deals.contact_phone = leads.caller_number
+        on sessions.company_id = leads.company_id
+        and sessions.visitor_id = leads.visitor_id
+
+    union all
+
+    select
+        deal_phones.deal_key,
+        leads.lead_id,
+        leads.lead_created_at,
+        3 as match_priority,
+        'phone' as match_method
+
+    from deal_phones
+    inner join deals
+        on deal_phones.deal_key = deals.deal_key
+    inner join leads
+        on deal_phones.company_id = leads.company_id
+        and deal_phones.phone = leads.phone
+    where leads.lead_created_at
+        between {{ dbt.dateadd('day', -window_days, 'deals.created_at') }}
+        and {{ dbt.dateadd('day', window_days, 'deals.created_at') }}
 
     union all
 
@@ -53,7 +116,7 @@ candidates as (
         deals.deal_key,
         leads.lead_id,
         leads.lead_created_at,
-        3 as match_priority,
+        4 as match_priority,
         'utm' as match_method
 
     from deals
@@ -62,6 +125,9 @@ candidates as (
         and deals.utm_source = leads.utm_source
         and coalesce(deals.utm_medium, '') = coalesce(leads.utm_medium, '')
         and coalesce(deals.utm_campaign, '') = coalesce(leads.utm_campaign, '')
+    where leads.lead_created_at
+        between {{ dbt.dateadd('day', -window_days, 'deals.created_at') }}
+        and {{ dbt.dateadd('day', window_days, 'deals.created_at') }}
 
 ),
 
@@ -101,9 +167,10 @@ final as (
         deals.deal_key,
         deals.deal_id,
         deals.crm,
+        deals.crm_account,
         deals.company_id,
         best_match.lead_id,
-        best_match.match_method,
+        coalesce(best_match.match_method, 'no_lead') as match_method,
         deals.status,
         deals.is_won,
         deals.amount,
