@@ -265,3 +265,70 @@ def test_pool_health_shows_utilisation_unattributed_rate_and_the_advice(new_cont
     assert section.locator("img.chart").evaluate("img => img.naturalWidth > 100")
     assert tab.problems == []
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+
+
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_settings(tmp_path) -> Settings:
+    """A throwaway database on the local server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"cp_dash_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f"create database {name}")
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable ({exc}): start it with `make services`")
+    try:
+        yield Settings(
+            _env_file=None,
+            var_dir=tmp_path,
+            warehouse="postgres",
+            warehouse_postgres_dsn=make_conninfo(POSTGRES_SERVER, dbname=name),
+        )
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+            admin.execute(f"drop database if exists {name} with (force)")
+
+
+def test_the_dashboard_reads_a_postgres_warehouse_too(postgres_settings, new_context, tmp_path):
+    from datetime import datetime
+
+    with warehouse.connect(postgres_settings) as wh:  # creates the raw schema
+        wh.execute("create schema published")
+        wh.execute(
+            "create table published.e2e_daily (company_id varchar, report_date date,"
+            " channel varchar, utm_source varchar, utm_medium varchar, utm_campaign varchar,"
+            " sessions bigint, calls bigint, leads bigint, deals bigint, won_deals bigint,"
+            " revenue numeric(18,2), cost numeric(18,2))"
+        )
+        wh.execute(
+            "insert into published.e2e_daily values"
+            " ('acme', '2025-03-03', 'paid_search', 'yandex', 'cpc', '701', 40, 6, 5, 2, 1,"
+            "  12000, 2500),"
+            " ('acme', '2025-03-04', 'direct', null, null, null, 20, 2, 2, 0, 0, 0, 0)"
+        )
+        # Two calls on Monday 2025-03-03 at 09:xx Moscow time (06:xx UTC), one outbound.
+        for entry, direction, minute in (("e1", "inbound", 5), ("e2", "inbound", 40),
+                                         ("e3", "outbound", 50)):
+            wh.execute(
+                "insert into raw.calls (company_id, entry_id, direction, started_at,"
+                " attribution_reason, is_first_call, is_target, is_missed, _day)"
+                " values ('acme', %s, %s, %s, 'no_lease', true, true, false, '2025-03-03')",
+                [entry, direction, datetime(2025, 3, 3, 6, minute)],
+            )  # fmt: skip
+    out = write_dashboard(postgres_settings, out=tmp_path / "pg.html")
+    tab, _ = _open(new_context, out)
+    page = tab.page
+    assert "PostgreSQL warehouse" in page.locator("header").inner_text()
+    assert page.locator(".error").count() == 0
+    funnel = _cell_texts(page, "section#funnel tbody tr:first-child td")
+    assert funnel[:2] == ["sessions", "60"]
+    heatmap = page.locator("section#heatmap").inner_text()
+    assert "2 inbound calls; the busiest hour is Mon 09:00 (2)" in heatmap
+    assert tab.problems == []
