@@ -55,7 +55,6 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from pipelines.raw_schema import RAW_SCHEMA, RAW_TABLES, create_raw_tables  # noqa: E402
-from realtime.pool.advisor import servers_needed  # noqa: E402
 
 COMPANY = "bench"
 SITE = "site_bench"
@@ -749,6 +748,17 @@ def _deals(conn, config: Config, rng: np.random.Generator) -> None:
         """)
 
 
+def _servers_needed(load: float, target: float) -> int:
+    """The smallest pool with Erlang-B blocking <= target: the recurrence of
+    realtime/pool/advisor.py's servers_needed, repeated here so that generating data
+    does not import the realtime service (and its settings)."""
+    blocking, n = 1.0, 0
+    while load > 0 and blocking > target:
+        n += 1
+        blocking = load * blocking / (n + load * blocking)
+    return n
+
+
 def _pool(conn, config: Config) -> None:
     """A tracking_numbers snapshot per day and the pool with the advisor's size."""
     raw = RAW_SCHEMA
@@ -793,7 +803,7 @@ def _pool(conn, config: Config) -> None:
         load = float(peak) * float(hold) / 60
         rows.append(
             (COMPANY, "RU-MOW", config.pool_size, 0, FREE_INVENTORY, leases, shared, shared,
-             float(peak), float(hold), load, target, servers_needed(load, target),
+             float(peak), float(hold), load, target, _servers_needed(load, target),
              datetime.combine(day + timedelta(days=1), datetime.min.time()), day)
         )  # fmt: skip
     if rows and "pool_snapshots" in RAW_TABLES:

@@ -183,3 +183,14 @@ def test_no_visitor_or_caller_gathers_a_skewed_share_of_the_traffic(tiny):
     )
     assert biggest_visitor <= 10
     assert biggest_caller <= 10
+
+
+def test_recommended_pool_size_is_the_realtime_advisors(tiny):
+    from realtime.pool.advisor import servers_needed
+
+    rows = tiny.execute(
+        "select offered_load_erlangs, target_blocking, recommended_size from raw.pool_snapshots"
+    ).fetchall()
+    assert rows
+    for load, target, recommended in rows:
+        assert recommended == servers_needed(load, target)
