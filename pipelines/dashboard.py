@@ -334,15 +334,20 @@ def _funnel_section(wh: Warehouse, rel: Relation | None, start, end, company) ->
         ax.set_xlim(0, top * 1.15)
         ax.set_xlabel("count in the period")
 
+    # The issue-6 conversions: calls and leads per session (a lead can be a form, so
+    # leads may outnumber calls), deals and won deals per lead.
+    base_of = {"calls": "sessions", "leads": "sessions", "deals": "leads", "won_deals": "leads"}
+    count = dict(zip(stages, values, strict=True))
     rows = []
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        previous = values[i - 1] if i else None
-        share = _fmt_pct(_ratio(value, previous)) if previous is not None else ""
-        rows.append([label, _fmt_int(value), share])
-    table = _table(["stage", "count", "of the previous stage"], rows, numeric_from=1)
+    for stage, label, value in zip(stages, labels, values, strict=True):
+        base = base_of.get(stage)
+        rate = _ratio(value, count[base]) if base in count else None
+        rows.append([label, _fmt_int(value), f"{_fmt_pct(rate)} of {base}" if base else ""])
+    table = _table(["stage", "count", "conversion"], rows, numeric_from=1)
     note = (
-        "Calls and sessions are counted on their own days; a lead is a first call, form or "
-        "callback; deals are the leads' CRM deals. " + _source_note(rel)
+        "Each measure is counted on its own day (sessions on the visit day, leads on their "
+        "first touch, deals on their lead's day); a lead is a person's first call, form or "
+        "callback request. " + _source_note(rel)
     )
     return Section("funnel", title, _plot(draw, height=2.8) + table, note)
 

@@ -221,6 +221,12 @@ def test_one_company_sees_only_its_own_figures(new_context, tmp_path):
     tab, _ = _open(new_context, out)
     funnel = _cell_texts(tab.page, "section#funnel tbody tr:first-child td")
     assert funnel[:2] == ["sessions", "10"]
+    # lead_conversion = leads / sessions, deal_conversion = won_deals / leads
+    stages = {r[0]: r[1:] for r in (
+        _cell_texts(tab.page.locator("section#funnel tbody tr").nth(i), "td")
+        for i in range(tab.page.locator("section#funnel tbody tr").count()))}  # fmt: skip
+    assert stages["leads"] == ["2", "20.0% of sessions"]
+    assert stages["won deals"] == ["1", "50.0% of leads"]
     assert "cannot show one company" in tab.page.locator("section#attribution").inner_text()
     assert "company acme" in tab.page.locator("header").inner_text()
 
