@@ -1,6 +1,3 @@
--- A table, not a view: every test and mart reading it would recompute the chain.
-{{ config(materialized='table') }}
-
 -- Gives each day of campaign spend the company, channel and UTM values that the
 -- campaign's visits carry, so cost lands on the same e2e_daily row as its sessions
 -- and leads.

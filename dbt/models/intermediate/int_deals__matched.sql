@@ -1,6 +1,3 @@
--- A table, not a view: every test and mart reading it would recompute the chain.
-{{ config(materialized='table') }}
-
 -- Every CRM deal with the lead it came from, if any. Evidence is tried from the
 -- strongest down:
 --   1. session_id: the visit id the site wrote into the deal is the lead's first

@@ -1,6 +1,3 @@
--- A table, not a view: every test and mart reading it would recompute the chain.
-{{ config(materialized='table') }}
-
 -- One row per lead, by the realtime rule (realtime/leads/service.py): touches from
 -- the same person (phone, else email) to the same company belong to one lead while
 -- each comes at most `lead_dedupe_days` after the lead's previous touch (the window

@@ -1,6 +1,3 @@
--- A table, not a view: every test and mart reading it would recompute the chain.
-{{ config(materialized='table') }}
-
 -- Every touch that can make or extend a lead, in one shape: inbound calls from a
 -- known number, web forms and callback requests. A touch's channel is that of
 -- its session; a form or callback without a known session is 'unknown'.
