@@ -32,10 +32,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from connectors.base import ContactRecord, DealRecord, SpendRecord
+from connectors.fakes.mango_commands import FakeMangoCommands
 from realtime.app import create_app
 from realtime.auth.service import create_key
 from realtime.clock import ManualClock
-from realtime.domain import Company, Site
+from realtime.domain import Company, CrmContact, RedirectConfig, Site
 from realtime.mango.signing import sign
 from realtime.pool import open_pool_store
 from realtime.pool.geo import build_mmdb
@@ -161,6 +162,28 @@ def inventory() -> list[InventoryNumber]:
     return numbers
 
 
+def redirect_config() -> RedirectConfig:
+    """Smart redirect on every line: the last employee within 24 h, else the CRM
+    manager. amoCRM user 503 has no extension on purpose, so some decisions show it."""
+    users = [
+        {"crm": crm, "user_id": user, "extension": extension}
+        for crm, by_extension in RESPONSIBLE.items()
+        for extension, user in by_extension.items()
+        if user != "503"
+    ]
+    return RedirectConfig(
+        company_id=COMPANY_ID,
+        enabled=True,
+        all_lines=True,
+        last_employee=True,
+        crm_users=users,
+        working_hours=[
+            {"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "20:00"},
+            {"days": [6], "start": "10:00", "end": "16:00"},
+        ],
+    )
+
+
 def seed(settings: Settings) -> None:
     store = open_event_store(settings)
     try:
@@ -173,6 +196,7 @@ def seed(settings: Settings) -> None:
                 mango_api_salt=MANGO_SALT,
             )
         )
+        store.save_redirect_config(redirect_config())
         store.create_site(
             Site(
                 id="site_demo",
@@ -318,12 +342,20 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     # so region lookup runs exactly as behind a production load balancer.
     # The demo's webhook receiver is on loopback, which production settings refuse, and
     # the demo drives deliveries itself (below) so they follow its simulated clock.
+    # Smart redirect's route commands go to a local fake of Mango's command API. The
+    # demo plays a week in seconds, so Mango's real-time limit (one route per 2 s) would
+    # drop most of them: here it is off on both sides.
+    mango_commands = FakeMangoCommands({MANGO_KEY: MANGO_SALT}, route_interval=0)
+    fakes = ExitStack()
+    mango_url = fakes.enter_context(mango_commands.serve())
     geo_settings = settings.model_copy(
         update={
             "geoip_path": demo_mmdb(settings),
             "trusted_proxies": [PROXY_IP],
             "webhooks_allow_private_targets": True,
             "webhooks_worker_enabled": False,
+            "mango_api_url": mango_url,
+            "mango_route_interval_seconds": 0.0,
         }
     )
     app = create_app(geo_settings, store=store, clock=clock)
@@ -332,8 +364,10 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     contacts: dict[tuple[str, str], ContactRecord] = {}  # (crm, phone) -> contact
     now = datetime.now(UTC) - timedelta(minutes=1)  # a CRM never reports the future
     callers: list[str] = []
+    recent_calls: list[tuple[datetime, str]] = []  # (when, who): returning within a day
+    redirect_rng = random.Random(seed_value + 1)  # keeps the main stream as it was
     n_sessions = n_calls = n_leads = 0
-    with TestClient(app, client=(PROXY_IP, 50000)) as client, receiver.serve() as hook_url:
+    with fakes, TestClient(app, client=(PROXY_IP, 50000)) as client, receiver.serve() as hook_url:
         _, api_key = create_key(store, COMPANY_ID, label="demo")
         client.post(
             "/v1/webhooks/subscriptions",
@@ -422,6 +456,12 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                 if rng.random() < 0.12 and visit["number"]:
                     if callers and rng.random() < 0.2:
                         caller = rng.choice(callers)  # a returning caller
+                        # Half of them ring back within the day: smart redirect sends
+                        # them to the employee they last spoke with.
+                        since = clock.now() - timedelta(hours=20)
+                        fresh = [c for t, c in recent_calls if t > since]
+                        if fresh and redirect_rng.random() < 0.5:
+                            caller = redirect_rng.choice(fresh)
                     else:
                         caller = f"+79{rng.randrange(10**9):09d}"
                         callers.append(caller)
@@ -440,6 +480,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                         talk=talk,
                         extension=extension,
                     )
+                    recent_calls.append((call_at, caller))
                     if talk >= 30 and rng.random() < 0.5:
                         created = call_at + timedelta(hours=1)
                         updated = max(created, min(created + timedelta(days=1), now))
@@ -476,6 +517,9 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                                 responsible_user_id=user,
                             )
                         )
+            # The day's CRM contacts reach the event store, as `callpath crm sync-contacts`
+            # does: the next days' calls from them go to their responsible managers.
+            store.save_crm_contacts([CrmContact(**c.model_dump()) for c in contacts.values()])
             for campaign in [*CAMPAIGNS, UNVISITED_CAMPAIGN]:
                 clicks = round(visits.get(campaign.campaign_id, 0) * 1.1) or rng.randint(3, 9)
                 google = campaign.platform == "google_ads"
@@ -493,6 +537,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                         url_template=GOOGLE_URL_TEMPLATE if google else None,
                     )
                 )
+        client.portal.call(app.state.mango_commands.drain)  # every route command sent
         worker = WebhookWorker(store, clock, None, geo_settings)
         delivered = asyncio.run(_deliver_all(worker))
     store.close()
