@@ -295,7 +295,7 @@ class RedirectConfig(BaseModel):
     # Empty: always working hours. Times are in the company's time zone.
     working_hours: list[WorkingPeriod] = Field(default_factory=list)
     route_outside_hours: bool = False
-    # Missed calls: an automatic Mango callback from this extension or group.
+    # Missed calls: an automatic Mango `commands/callback` from this extension.
     auto_callback: bool = False
     auto_callback_delay_seconds: int = 60
     auto_callback_from_extension: str | None = None
