@@ -314,12 +314,13 @@ def _credits(model: str, lead: Lead) -> list[float]:
 
 
 def _expected_rows(model: str, leads: list[Lead]) -> dict[tuple, list[float]]:
-    """(report_date, channel, utm_source, utm_medium, utm_campaign) -> leads, won, revenue."""
+    """(company, report_date, channel, utm_source, utm_medium, utm_campaign) -> leads,
+    won deals, revenue."""
     rows: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for lead in leads:
         for touch, credit in zip(lead.path, _credits(model, lead), strict=True):
             if credit > 0:
-                row = rows[(touch[2], touch[3], *touch[4])]
+                row = rows[(COMPANY, touch[2], touch[3], *touch[4])]
                 row[0] += credit
                 row[1] += credit * lead.won_deals
                 row[2] += credit * float(lead.revenue)
@@ -327,11 +328,16 @@ def _expected_rows(model: str, leads: list[Lead]) -> dict[tuple, list[float]]:
 
 
 def _expected_cost(raw: dict[str, list[dict]]) -> dict[tuple, Decimal]:
+    """Spend on the row its campaign's visits carry: the company with the most visits
+    of the campaign (acme: globex has only a few), none for a campaign nobody visited."""
     cost: dict[tuple, Decimal] = defaultdict(Decimal)
     source = {"yandex_direct": "yandex", "google_ads": "google"}
+    visited = {traffic.utm_campaign for traffic in TRAFFIC}
     for platform in ("yandex_direct", "google_ads"):
         for row in raw[f"ad_spend_{platform}"]:
-            key = (row["date_day"], "paid_search", source[platform], "cpc", row["campaign_id"])
+            company = COMPANY if row["campaign_id"] in visited else None
+            key = (company, row["date_day"], "paid_search", source[platform], "cpc",
+                   row["campaign_id"])  # fmt: skip
             cost[key] += row["spend"]
     return dict(cost)
 
@@ -376,16 +382,22 @@ def _query(path: Path, sql: str) -> list[tuple]:
 
 
 MART_COLUMNS = (
-    "attribution_model, report_date, channel, utm_source, utm_medium, utm_campaign,"
-    " attributed_leads, attributed_won_deals, attributed_revenue, cost, roas"
+    "company_id, attribution_model, report_date, channel, utm_source, utm_medium,"
+    " utm_campaign, attributed_leads, attributed_won_deals, attributed_revenue, cost, roas"
 )
+MODEL, LEADS, COST = 1, 7, 10  # positions in MART_COLUMNS
+
+
+def _grain(row: tuple) -> tuple:
+    """(company_id, report_date, channel, utm_source, utm_medium, utm_campaign)."""
+    return (row[0], *row[2:7])
 
 
 def _credited_rows(mart_rows, model: str) -> dict[tuple, list[float]]:
     return {
-        tuple(row[1:6]): [row[6], row[7], row[8]]
+        _grain(row): list(row[LEADS : LEADS + 3])
         for row in mart_rows
-        if row[0] == model and row[6] > 0
+        if row[MODEL] == model and row[LEADS] > 0
     }
 
 
@@ -437,11 +449,11 @@ def test_each_model_carries_the_whole_ad_spend_once(warehouse, generated):
     expected = _expected_cost(raw)
     mart = _query(warehouse, f"select {MART_COLUMNS} from main.attribution")
     for model in MODELS:
-        cost = {tuple(row[1:6]): row[9] for row in mart if row[0] == model and row[9] > 0}
+        cost = {_grain(row): row[COST] for row in mart if row[MODEL] == model and row[COST] > 0}
         assert cost == expected, model
     [(total,)] = _query(warehouse, "select sum(cost) from main.e2e_daily")
     for model in MODELS:
-        assert sum(row[9] for row in mart if row[0] == model) == total
+        assert sum(row[COST] for row in mart if row[MODEL] == model) == total
 
 
 def test_roas_is_attributed_revenue_over_cost_and_null_without_cost(warehouse):
@@ -548,12 +560,12 @@ def test_postgres_builds_the_same_attribution_as_duckdb(
 
     on_duckdb = _query(warehouse, f"select {MART_COLUMNS} from main.attribution")
     assert len(on_postgres) == len(on_duckdb)
-    grain = {tuple(row[:6]): row[6:] for row in on_duckdb}
+    grain = {tuple(row[:LEADS]): row[LEADS:] for row in on_duckdb}
     for row in on_postgres:
-        *measures, cost, roas = row[6:]
-        *expected, expected_cost, expected_roas = grain[tuple(row[:6])]
-        assert measures == pytest.approx(expected, rel=1e-9, abs=1e-9), row[:6]
-        assert cost == expected_cost, row[:6]
+        *measures, cost, roas = row[LEADS:]
+        *expected, expected_cost, expected_roas = grain[tuple(row[:LEADS])]
+        assert measures == pytest.approx(expected, rel=1e-9, abs=1e-9), row[:LEADS]
+        assert cost == expected_cost, row[:LEADS]
         assert (roas is None) == (expected_roas is None)
         if roas is not None:
             assert roas == pytest.approx(expected_roas, rel=1e-9)

@@ -6,9 +6,9 @@
 -- that is the day the money bought the click: the day's cost and the credit its
 -- clicks earned stand on one row, and roas compares them.
 --
--- Cost is the same ad spend as e2e_daily's (int_ad_spend__matched, per spend day
--- and UTM row), repeated under every model, so each model on its own sums to the
--- total spend; never add cost up across models.
+-- Cost is the same ad spend as e2e_daily's (int_ad_spend__matched, per company,
+-- spend day and UTM row), repeated under every model, so each model on its own sums
+-- to the total spend; never add cost up across models.
 
 with
 
@@ -33,6 +33,7 @@ attribution_models as (
 credit_totals as (
 
     select
+        company_id,
         attribution_model,
         touch_date as report_date,
         channel,
@@ -45,13 +46,14 @@ credit_totals as (
         0 as cost
 
     from credits
-    group by 1, 2, 3, 4, 5, 6
+    group by 1, 2, 3, 4, 5, 6, 7
 
 ),
 
 spend_totals as (
 
     select
+        company_id,
         date_day as report_date,
         channel,
         utm_source,
@@ -60,13 +62,14 @@ spend_totals as (
         sum(spend) as cost
 
     from ad_spend
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6
 
 ),
 
 cost_totals as (
 
     select
+        spend_totals.company_id,
         attribution_models.attribution_model,
         spend_totals.report_date,
         spend_totals.channel,
@@ -94,6 +97,7 @@ stacked as (
 totals as (
 
     select
+        company_id,
         attribution_model,
         report_date,
         channel,
@@ -106,13 +110,14 @@ totals as (
         sum(cost) as cost
 
     from stacked
-    group by 1, 2, 3, 4, 5, 6
+    group by 1, 2, 3, 4, 5, 6, 7
 
 ),
 
 final as (
 
     select
+        cast(company_id as {{ dbt.type_string() }}) as company_id,
         cast(attribution_model as {{ dbt.type_string() }}) as attribution_model,
         cast(report_date as date) as report_date,
         cast(channel as {{ dbt.type_string() }}) as channel,
