@@ -1,14 +1,14 @@
-"""What every callpath DAG shares: the daily schedule, default_args and run settings.
+"""What every callpath DAG shares: the daily schedule, default_args, run settings, assets.
 
 No DAG is defined here; DAG files import these so each stays a few lines of wiring.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, get_current_context
+from airflow.sdk import Asset, CronDataIntervalTimetable, get_current_context
 
 from realtime.settings import Settings
 
@@ -19,19 +19,76 @@ TIMEZONE: str = Settings().default_timezone
 DAILY = CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE)
 START_DATE = pendulum.datetime(2025, 1, 1, tz=TIMEZONE)
 
+
+def _on_failure(context) -> None:
+    # Imported when a task fails, not when the DAG file is parsed.
+    from pipelines.alerts import task_failure_alert
+
+    task_failure_alert(context)
+
+
 default_args = {
     "owner": "callpath",
     "retries": 2,
     "retry_delay": timedelta(minutes=5),
+    "on_failure_callback": _on_failure,
 }
+
+# What the three source DAGs produce and `callpath_analytics_build` is scheduled on.
+# Each event carries `extra={"day": "YYYY-MM-DD"}`: the interval day it landed.
+RAW_EVENTS = Asset(name="callpath_raw_events", uri="callpath://warehouse/raw/events")
+RAW_AD_SPEND = Asset(name="callpath_raw_ad_spend", uri="callpath://warehouse/raw/ad_spend")
+RAW_CRM_DEALS = Asset(name="callpath_raw_crm_deals", uri="callpath://warehouse/raw/crm_deals")
+PUBLISHED_MARTS = Asset(name="callpath_published_marts", uri="callpath://warehouse/published")
 
 
 def run_settings() -> Settings | None:
     """Settings for this run: `dag_run.conf["callpath_settings"]` over CALLPATH_* env.
 
     Empty conf (scheduled runs) gives None, i.e. the pipelines read the worker's
-    CALLPATH_* environment. `run_daily_dag(day, settings)` fills the conf.
+    CALLPATH_* environment. `pipelines.orchestration.run_day(day, settings)` fills the conf.
     """
     dag_run = get_current_context().get("dag_run")
     overrides = ((dag_run.conf if dag_run else None) or {}).get("callpath_settings")
     return Settings(**overrides) if overrides else None
+
+
+def interval_day(data_interval_start: pendulum.DateTime | None = None) -> date:
+    """The calendar day (in `TIMEZONE`) whose data this run processes."""
+    if data_interval_start is None:
+        data_interval_start = get_current_context().get("data_interval_start")
+    if data_interval_start is None:
+        raise ValueError(
+            "this DAG needs a data interval: trigger it with a logical date "
+            "(a run for day D needs logical date D+1 00:00 when triggered manually)"
+        )
+    return pendulum.instance(data_interval_start).in_timezone(TIMEZONE).date()
+
+
+def build_days() -> tuple[date, date]:
+    """The days (first, last) an asset-triggered `callpath_analytics_build` run covers.
+
+    `dag_run.conf` `{"day": last, "from_day": first}` when given (manual runs,
+    `pipelines.orchestration`); else the range of `day` among the asset events that
+    triggered the run: when the source DAGs landed several days (a backfill) before a
+    build ran, one build consumes all their events. A build always rebuilds every
+    mart from all of raw, and the quality gate checks every day in the range.
+    """
+    context = get_current_context()
+    dag_run = context.get("dag_run")
+    conf = (dag_run.conf if dag_run else None) or {}
+    if conf.get("day"):
+        last = date.fromisoformat(conf["day"])
+        return date.fromisoformat(conf.get("from_day") or conf["day"]), last
+    days = [
+        date.fromisoformat(event.extra["day"])
+        for events in (context.get("triggering_asset_events") or {}).values()
+        for event in events
+        if (event.extra or {}).get("day")
+    ]
+    if not days:
+        raise ValueError(
+            "callpath_analytics_build needs a day: it runs on the source DAGs' asset "
+            'events, or trigger it with conf {"day": "YYYY-MM-DD"}'
+        )
+    return min(days), max(days)

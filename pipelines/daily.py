@@ -2,6 +2,11 @@
 
 Each function opens what it needs from settings and closes it again, so a task can
 run in any worker process and DuckDB's single-writer lock is never held between tasks.
+
+The DAGs map over sources: `list_spend_accounts()` / `list_crm_accounts()` name every
+configured account (one mapped task instance each), and `run_land_spend_account` /
+`run_land_crm_account` land one of them. `run_land_ad_spend` / `run_land_crm_deals`
+land every configured account in one call (tests, scripts).
 """
 
 from __future__ import annotations
@@ -83,6 +88,116 @@ def _close(connector: Any) -> None:
             log.warning("closing %s failed", getattr(connector, "source", connector), exc_info=True)
 
 
+def _accounts(what: str, sources: list[registry.Source[Any]]) -> list[dict[str, str | None]]:
+    """One entry per configured account: {"source", "account", "error"}. A source that
+    cannot be set up becomes one entry with its error, so its mapped task fails (naming
+    why) while the other accounts still land."""
+    accounts: list[dict[str, str | None]] = []
+    for source in sources:
+        try:
+            connectors = source.build()
+        except Exception as exc:
+            log.exception("%s: %s could not be set up", what, source.name)
+            accounts.append(
+                {
+                    "source": source.name,
+                    "account": None,
+                    "error": _describe(source.name, "config", exc),
+                }
+            )
+            continue
+        for connector in connectors:
+            accounts.append({"source": source.name, "account": connector.account, "error": None})
+            _close(connector)
+    if not accounts:
+        log.warning(
+            "%s: no source is configured (set the CALLPATH_<SOURCE>_* variables, see "
+            "docs/connectors/); nothing to land",
+            what,
+        )
+    return accounts
+
+
+def _one_account(
+    sources: list[registry.Source[C]], source_name: str, account: str | None
+) -> list[registry.Source[C]]:
+    """The `_land_each` input for exactly one account of one source."""
+    by_name = {source.name: source for source in sources}
+    if source_name not in by_name:
+        raise LookupError(f"no source {source_name!r}; known: {', '.join(by_name)}")
+
+    def build() -> list[C]:
+        connectors = by_name[source_name].build()
+        chosen = [c for c in connectors if c.account == account]  # type: ignore[attr-defined]
+        for other in connectors:
+            if other not in chosen:
+                _close(other)
+        if not chosen:
+            raise LookupError(f"{source_name} account {account!r} is no longer configured")
+        return chosen[:1]
+
+    return [registry.Source(source_name, build)]
+
+
+def list_spend_accounts() -> list[dict[str, str | None]]:
+    """Every configured ad account (Yandex.Direct login, Google Ads customer)."""
+    return _accounts("land_ad_spend", registry.spend_sources())
+
+
+def list_crm_accounts() -> list[dict[str, str | None]]:
+    """Every configured CRM integration (amoCRM, Bitrix24 account)."""
+    return _accounts("land_crm_deals", registry.crm_sources())
+
+
+def run_land_spend_account(
+    source: str,
+    account: str | None,
+    day: date,
+    settings: Settings | None = None,
+    error: str | None = None,
+) -> int:
+    """Land one ad account's lookback window (`CALLPATH_SPEND_LOOKBACK_DAYS` days ending
+    on `day`); returns the rows landed. Raises `SourcesFailed` naming it on failure."""
+    settings = settings or get_settings()
+    start = day - timedelta(days=settings.spend_lookback_days - 1)
+    if error:  # the source could not even be set up (see `_accounts`)
+        raise SourcesFailed("land_ad_spend", [(source, error)])
+    with warehouse.connect(settings) as wh:
+        return _land_each(
+            "land_ad_spend",
+            _one_account(registry.spend_sources(), source, account),
+            lambda connector: land.land_ad_spend(wh, connector, start, day),
+        )
+
+
+def run_land_crm_account(
+    source: str,
+    account: str | None,
+    day: date,
+    settings: Settings | None = None,
+    error: str | None = None,
+) -> int:
+    """Land one CRM account's deals and contacts changed since
+    `CALLPATH_DEALS_LOOKBACK_DAYS` days before `day`; returns the deals landed."""
+    settings = settings or get_settings()
+    since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
+    if error:  # the source could not even be set up (see `_accounts`)
+        raise SourcesFailed("land_crm_deals", [(source, error)])
+    with warehouse.connect(settings) as wh:
+        return _land_each(
+            "land_crm_deals",
+            _one_account(registry.crm_sources(), source, account),
+            lambda connector: _land_crm(wh, connector, since),
+        )
+
+
+def _land_crm(wh: warehouse.Warehouse, connector: Any, since: datetime) -> int:
+    deals = land.land_crm_deals(wh, connector, since)
+    # Contacts carry the phones that match deals to callers and managers.
+    land.land_crm_contacts(wh, connector, since)
+    return deals
+
+
 def list_company_ids(settings: Settings | None = None) -> list[str]:
     settings = settings or get_settings()
     store = open_event_store(settings)
@@ -124,15 +239,11 @@ def run_land_crm_deals(day: date, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
 
-    def land_crm(wh: warehouse.Warehouse, connector: Any) -> int:
-        deals = land.land_crm_deals(wh, connector, since)
-        # Contacts carry the phones that match deals to callers and managers.
-        land.land_crm_contacts(wh, connector, since)
-        return deals
-
     with warehouse.connect(settings) as wh:
         return _land_each(
-            "land_crm_deals", registry.crm_sources(), lambda connector: land_crm(wh, connector)
+            "land_crm_deals",
+            registry.crm_sources(),
+            lambda connector: _land_crm(wh, connector, since),
         )
 
 
@@ -147,6 +258,19 @@ def run_dbt_build(settings: Settings | None = None) -> None:
     # DSN the pipelines use, so dbt builds in the very database they landed into.
     env = postgres_profile_env(settings.warehouse_postgres_dsn) if target == "postgres" else None
     dbt_build(settings.warehouse_path.resolve(), target=target, env=env)
+
+
+def run_validate(
+    first: date, last: date, settings: Settings | None = None, run_id: str = "manual"
+) -> dict:
+    """The quality gate on the raw landings of days `first`..`last` (`pipelines.validate`):
+    raises `ValidationFailed` naming every failed check and its offending rows; HTML
+    reports go to `<var_dir>/validation/<run_id>/`. Returns {suite: rows checked}."""
+    from pipelines import validate  # Great Expectations is heavy to import
+
+    settings = settings or get_settings()
+    report = validate.validate_raw(first, last, settings, run_id)
+    return {suite.name: suite.rows for suite in report.suites}
 
 
 def run_publish(day: date, settings: Settings | None = None) -> dict[str, int]:

@@ -1,9 +1,12 @@
-"""Run the `callpath_daily` Airflow DAG in-process, with no Airflow installation to set up.
+"""Run the callpath Airflow DAGs in-process, with no Airflow installation to set up.
 
-`run_daily_dag(day)` is the whole API: it prepares an embedded Airflow (home
+`run_day(day)` is the whole API: it prepares an embedded Airflow (home
 `<var_dir>/airflow`, SQLite metadata DB, DAGs from this repo's `dags/`), migrates
-the metadata DB if needed and runs one DagRun with `DAG.test()`: every task runs in
-this process, one after another, no scheduler / executor / API server.
+the metadata DB if needed and runs, with `DAG.test()`, one DagRun of each daily DAG
+in `DAILY_DAG_IDS` order: the three source DAGs for the day, then
+`callpath_analytics_build` for that day (what the scheduler does when the three
+assets have been updated). Every task runs in this process, one after another, no
+scheduler / executor / API server. The first DAG that fails stops the day.
 
 Why the environment must be set before `import airflow`: importing the `airflow`
 package runs `airflow.settings.initialize()`, which reads AIRFLOW_HOME and the
@@ -21,11 +24,13 @@ creating a fresh metadata DB ~1.4 s (skipped afterwards via a marker file);
 in-process Execution API to come up on the first task) plus ~50 ms per task instance
 on top of the work the tasks themselves do.
 
-Day <-> run mapping: the DAG uses `CronDataIntervalTimetable("0 0 * * *", tz)`.  A
+Day <-> run mapping: the source DAGs use `CronDataIntervalTimetable("0 0 * * *", tz)`.  A
 scheduled run for day D has logical date D 00:00 and the interval [D, D+1).  But
 `DAG.test(logical_date=X)` (like any manual trigger) infers the data interval as the
 last *complete* interval before X, so to process day D we pass X = (D+1) 00:00 in
 the DAG's time zone; the tasks then see data_interval_start = D 00:00.
+`callpath_analytics_build` is asset-scheduled (no data interval): it gets the day
+in `conf["day"]`, as a manual trigger would.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -46,7 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "callpath_daily"
+SOURCE_DAG_IDS = ("callpath_events_extract", "callpath_ad_spend", "callpath_crm_deals")
+BUILD_DAG_ID = "callpath_analytics_build"
+DAILY_DAG_IDS = (*SOURCE_DAG_IDS, BUILD_DAG_ID)
 DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
 _MIGRATION_MARKER = ".callpath-db-migrated"
 _FAILED_STATES = frozenset({"failed"})
@@ -56,15 +64,16 @@ _migrated_in_process: set[str] = set()
 
 
 class PipelineRunError(RuntimeError):
-    """The daily DagRun did not succeed."""
+    """A DagRun of the day did not succeed; `result` is that run."""
 
-    def __init__(self, result: DailyRunResult) -> None:
+    def __init__(self, result: DagRunResult) -> None:
         self.result = result
+        self.dag_id = result.dag_id
         self.day = result.day
         self.state = result.state
         self.failed_task_ids = result.failed_task_ids
         self.upstream_failed_task_ids = result.upstream_failed_task_ids
-        msg = f"{DAG_ID} for {result.day} ended {result.state!r}"
+        msg = f"{result.dag_id} for {result.day} ended {result.state!r}"
         if self.failed_task_ids:
             msg += f"; failed tasks: {', '.join(self.failed_task_ids)}"
         if self.upstream_failed_task_ids:
@@ -73,9 +82,10 @@ class PipelineRunError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class DailyRunResult:
+class DagRunResult:
     """Outcome of one DagRun, detached from Airflow's ORM objects."""
 
+    dag_id: str
     day: date
     state: str
     run_id: str
@@ -161,17 +171,24 @@ def ensure_airflow_db() -> None:
     _migrated_in_process.add(conn)
 
 
-def load_daily_dag() -> DAG:
-    """A fresh DAG object built from `dags/callpath_daily.py` (needs Airflow configured)."""
-    from dags import callpath_daily
+def load_dag(dag_id: str) -> DAG:
+    """A fresh DAG object built from `dags/<dag_id>.py` (needs Airflow configured)."""
+    import importlib
 
-    return callpath_daily.callpath_daily()
+    module = importlib.import_module(f"dags.{dag_id}")
+    return getattr(module, dag_id)()
 
 
-def execute_daily_dag(
-    day: date, settings: Settings | None = None, *, retries: int = 0
-) -> DailyRunResult:
-    """Run the DAG for `day` with `DAG.test()`; return the outcome, never raise on task failure.
+def execute_dag(
+    dag_id: str,
+    day: date,
+    settings: Settings | None = None,
+    *,
+    retries: int = 0,
+    from_day: date | None = None,
+) -> DagRunResult:
+    """Run DAG `dag_id` for `day` with `DAG.test()`; return the outcome, never raise on
+    task failure. `from_day` (the build DAG only): the build covers `from_day`..`day`.
 
     `settings` (if given) travel in `dag_run.conf["callpath_settings"]`, and every task
     hands them to `pipelines.daily`; without them the tasks read CALLPATH_* as usual.
@@ -183,38 +200,76 @@ def execute_daily_dag(
     import pendulum
 
     ensure_airflow_db()
-    dag = load_daily_dag()
+    dag = load_dag(dag_id)
     for task in dag.tasks:
         task.retries = retries
-    tz = dag.timetable.timezone
-    day_start = pendulum.datetime(day.year, day.month, day.day, tz=tz)
-    conf = {"callpath_settings": settings.model_dump(mode="json")} if settings else None
+    tz = pendulum.timezone(
+        settings.default_timezone if settings else get_settings().default_timezone
+    )
+    timetable_tz = getattr(dag.timetable, "timezone", None)
+    day_start = pendulum.datetime(day.year, day.month, day.day, tz=timetable_tz or tz)
+    conf: dict = {"day": day.isoformat(), "from_day": (from_day or day).isoformat()}
+    if settings:
+        conf["callpath_settings"] = settings.model_dump(mode="json")
     with warnings.catch_warnings():
         # Airflow's in-process Execution API client imports fastapi.testclient
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         # logical date = end of the day's interval: see "Day <-> run mapping" above.
         dag_run = dag.test(logical_date=day_start.add(days=1), run_conf=conf)
-    result = _result(day, dag_run)
+    result = _result(dag_id, day, dag_run)
 
-    if result.data_interval_start is not None:
-        got = pendulum.instance(result.data_interval_start).in_timezone(tz).date()
+    if timetable_tz is not None and result.data_interval_start is not None:
+        got = pendulum.instance(result.data_interval_start).in_timezone(timetable_tz).date()
         if got != day:  # would mean the timetable changed under us
-            raise RuntimeError(f"{DAG_ID}: asked for {day}, Airflow ran the interval of {got}")
+            raise RuntimeError(f"{dag_id}: asked for {day}, Airflow ran the interval of {got}")
     return result
 
 
-def run_daily_dag(day: date, settings: Settings | None = None) -> str:
-    """Run the whole daily pipeline for `day` in this process; return the DagRun state.
+def run_days(
+    days: list[date],
+    settings: Settings | None = None,
+    on_dag_done: Callable[[DagRunResult], None] | None = None,
+) -> list[DagRunResult]:
+    """Run the daily DAGs for `days` in this process: the source DAGs for each day in
+    order, then one `callpath_analytics_build` over all of them.
 
-    Raises `PipelineRunError` (with the failed task ids) unless the run succeeded.
+    That is what the scheduler does after a backfill of the source DAGs: one build
+    run consumes every queued asset event, validates all their days and rebuilds the
+    marts once (each build rebuilds everything from raw). Raises `PipelineRunError`
+    (naming the DAG and its failed tasks) at the first run that did not succeed; the
+    later DAGs do not run, so nothing is published. `on_dag_done` is called after each
+    successful DagRun (progress bars).
     """
-    result = execute_daily_dag(day, settings)
-    if not result.succeeded:
-        raise PipelineRunError(result)
-    return result.state
+    if not days:
+        return []
+    days = sorted(days)
+    results = []
+
+    def run(dag_id: str, day: date, from_day: date | None = None) -> None:
+        result = execute_dag(dag_id, day, settings, from_day=from_day)
+        if not result.succeeded:
+            raise PipelineRunError(result)
+        results.append(result)
+        if on_dag_done is not None:
+            on_dag_done(result)
+
+    for day in days:
+        for dag_id in SOURCE_DAG_IDS:
+            run(dag_id, day)
+    run(BUILD_DAG_ID, days[-1], from_day=days[0])
+    return results
 
 
-def _result(day: date, dag_run) -> DailyRunResult:
+def run_day(
+    day: date,
+    settings: Settings | None = None,
+    on_dag_done: Callable[[DagRunResult], None] | None = None,
+) -> list[DagRunResult]:
+    """Run every daily DAG for `day` (`run_days([day])`)."""
+    return run_days([day], settings, on_dag_done)
+
+
+def _result(dag_id: str, day: date, dag_run) -> DagRunResult:
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -223,7 +278,8 @@ def _result(day: date, dag_run) -> DailyRunResult:
             (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): _value(ti.state)
             for ti in tis
         }
-    return DailyRunResult(
+    return DagRunResult(
+        dag_id=dag_id,
         day=day,
         state=_value(dag_run.state),
         run_id=dag_run.run_id,

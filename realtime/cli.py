@@ -369,7 +369,6 @@ def demo(
     """Seed a demo company, drive a synthetic week through the API, build the report."""
     # Starlette nags about its httpx transport; the demo's in-process client is fine.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from pipelines.orchestration import run_day
     from realtime import demo as demo_mod
     from realtime.settings import get_settings
 
@@ -389,7 +388,7 @@ def demo(
     )
     # The DAG's connectors pull from local fakes of the four sources, over their protocols.
     with demo_mod.serve_demo_sources(settings, result):
-        run_days(week, settings, run_day)
+        run_days(week, settings)
     print_e2e(settings)
     from pipelines.dashboard import write_dashboard
 
@@ -398,11 +397,12 @@ def demo(
     console.print(f"Dashboard: [bold]{dashboard.resolve()}[/bold] (open it in a browser)")
 
 
-def run_days(days: list[date], settings, run_day) -> None:
-    """Run the daily DAGs for each day with a rich progress bar per day (one step per DAG)."""
+def run_days(days: list[date], settings) -> None:
+    """Run the daily DAGs in-process with a rich progress bar per day (one step per
+    source DAG), then one for the analytics build over all the days."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipelines.orchestration import DAILY_DAG_IDS
+    from pipelines import orchestration
 
     columns = (
         TextColumn("{task.description}"),
@@ -411,16 +411,26 @@ def run_days(days: list[date], settings, run_day) -> None:
         TimeElapsedColumn(),
         TextColumn("{task.fields[dag]}"),
     )
+    sources = orchestration.SOURCE_DAG_IDS
     with Progress(*columns, console=console) as progress:
-        for day in days:
-            bar = progress.add_task(f"{day}", total=len(DAILY_DAG_IDS), dag=DAILY_DAG_IDS[0])
+        bars = {
+            day: progress.add_task(str(day), total=len(sources), dag=sources[0]) for day in days
+        }
+        build = progress.add_task(
+            "build + publish", total=1, dag=orchestration.BUILD_DAG_ID, start=False
+        )
 
-            def done(result, bar=bar) -> None:
-                following = DAILY_DAG_IDS.index(result.dag_id) + 1
-                label = DAILY_DAG_IDS[following] if following < len(DAILY_DAG_IDS) else "done"
-                progress.update(bar, advance=1, dag=label)
+        def done(result) -> None:
+            if result.dag_id == orchestration.BUILD_DAG_ID:
+                progress.update(build, advance=1, dag="published")
+                return
+            following = sources.index(result.dag_id) + 1
+            label = sources[following] if following < len(sources) else "landed"
+            progress.update(bars[result.day], advance=1, dag=label)
+            if result.day == days[-1] and following == len(sources):
+                progress.start_task(build)
 
-            run_day(day, settings, on_dag_done=done)
+        orchestration.run_days(days, settings, on_dag_done=done)
 
 
 def print_e2e(settings) -> None:
@@ -514,11 +524,11 @@ def pipeline_run(
     day: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="Day to build."),
 ) -> None:
     """Run the daily DAGs in-process for one day (extract, spend, deals, then the build)."""
-    from pipelines.orchestration import PipelineRunError, run_day
+    from pipelines.orchestration import PipelineRunError
     from realtime.settings import get_settings
 
     try:
-        run_days([day.date()], get_settings(), run_day)
+        run_days([day.date()], get_settings())
     except PipelineRunError as exc:
         err.print(f"[red]failed:[/red] {exc}")
         raise typer.Exit(code=1) from None
@@ -536,13 +546,13 @@ def pipeline_backfill(
     first, last = start.date(), end.date()
     if first > last:
         raise fail(f"--from {first} is after --to {last}")
-    from pipelines.orchestration import PipelineRunError, run_day
+    from pipelines.orchestration import PipelineRunError
     from realtime.settings import get_settings
 
     settings = get_settings()
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     try:
-        run_days(days, settings, run_day)
+        run_days(days, settings)
     except PipelineRunError as exc:
         err.print(f"[red]failed:[/red] {exc}")
         raise typer.Exit(code=1) from None

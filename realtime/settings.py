@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="`callpath serve` port.")
     spend_lookback_days: int = Field(3, description="Days of spend re-pulled each run.")
     deals_lookback_days: int = Field(7, description="Days of CRM changes re-pulled each run.")
+    dbt_tasks: Literal["build", "cosmos"] = Field(
+        "build",
+        description="`build`: one `dbt build` task; `cosmos`: a task per dbt model and test.",
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="A failed pipeline task POSTs a JSON alert here; unset = log only."
+    )
     default_timezone: str = Field("Europe/Moscow", description="Time zone of new companies.")
     webhooks_worker_enabled: bool = Field(
         True, description="Run the webhook delivery worker inside `callpath serve`."

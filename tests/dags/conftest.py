@@ -10,12 +10,16 @@ lower Airflow's log level to WARNING (task errors and tracebacks still show).
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,42 @@ def callpath_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
+
+
+class AlertReceiver:
+    """A local HTTP endpoint standing in for a chat webhook: records JSON bodies and
+    answers `status` (set it to 500 to play a broken webhook)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.status = 200
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.received.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/hooks/alerts"
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+
+
+@pytest.fixture
+def alert_receiver() -> Iterator[tuple[AlertReceiver, str]]:
+    receiver = AlertReceiver()
+    with receiver.serve() as url:
+        yield receiver, url

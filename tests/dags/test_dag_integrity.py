@@ -7,6 +7,14 @@ from airflow.dag_processing.dagbag import DagBag
 
 from pipelines.orchestration import DAGS_FOLDER
 
+EXPECTED_DAGS = {
+    "callpath_events_extract",
+    "callpath_ad_spend",
+    "callpath_crm_deals",
+    "callpath_analytics_build",
+    "callpath_pool_maintenance",
+}
+
 
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
@@ -17,8 +25,8 @@ def test_no_import_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
 
 
-def test_dags_are_found(dagbag: DagBag) -> None:
-    assert "callpath_daily" in dagbag.dag_ids
+def test_every_dag_is_found(dagbag: DagBag) -> None:
+    assert set(dagbag.dag_ids) == EXPECTED_DAGS
 
 
 def test_no_cycles(dagbag: DagBag) -> None:
@@ -26,7 +34,7 @@ def test_no_cycles(dagbag: DagBag) -> None:
         dag.check_cycle()  # raises AirflowDagCycleException
 
 
-def test_owner_tags_and_retries(dagbag: DagBag) -> None:
+def test_owner_tags_retries_and_failure_alert(dagbag: DagBag) -> None:
     problems = []
     for dag_id, dag in dagbag.dags.items():
         if not dag.tags:
@@ -36,4 +44,6 @@ def test_owner_tags_and_retries(dagbag: DagBag) -> None:
                 problems.append(f"{dag_id}.{task.task_id}: owner {task.owner!r}")
             if task.retries < 1:
                 problems.append(f"{dag_id}.{task.task_id}: retries {task.retries}")
+            if not task.on_failure_callback:
+                problems.append(f"{dag_id}.{task.task_id}: no on_failure_callback")
     assert problems == []

@@ -13,10 +13,10 @@ runner = CliRunner()
 def test_backfill_rejects_from_after_to(monkeypatch: pytest.MonkeyPatch) -> None:
     import pipelines.orchestration as orchestration
 
-    def boom(day, settings=None):  # pragma: no cover - must not be reached
-        raise AssertionError("run_daily_dag called for a bad range")
+    def boom(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("run_days called for a bad range")
 
-    monkeypatch.setattr(orchestration, "run_daily_dag", boom)
+    monkeypatch.setattr(orchestration, "run_days", boom)
     result = runner.invoke(
         cli.app, ["pipeline", "backfill", "--from", "2025-03-10", "--to", "2025-03-09"]
     )
