@@ -128,7 +128,13 @@ def _job_dbt(db: Path) -> dict:
         rows, calls, cost = conn.execute(
             "select count(*), sum(calls), sum(cost) from main.e2e_daily"
         ).fetchone()
+    # Node time summed by kind (threads overlap, so these add up to more than wall)
+    by_kind: dict[str, float] = {}
+    for r in run_results["results"]:
+        kind = r["unique_id"].split(".")[0]
+        by_kind[kind] = by_kind.get(kind, 0.0) + r["execution_time"]
     return {"seconds": seconds, "nodes": len(result.nodes), "slowest": slowest,
+            "node_seconds_by_kind": by_kind,
             "rows": rows, "calls": int(calls), "cost": float(cost)}  # fmt: skip
 
 
@@ -399,7 +405,8 @@ def _markdown(report: dict) -> str:
     for (sf, job), r in sorted(by.items()):
         if job == "dbt":
             slow = ", ".join(f"{uid.split('.')[2]} {s:.1f}s" for uid, s in r["slowest"][:5])
-            lines.append(f"\nSF{sf:g} slowest nodes: {slow}")
+            kinds = ", ".join(f"{k} {v:.0f}s" for k, v in r["node_seconds_by_kind"].items())
+            lines.append(f"\nSF{sf:g} slowest nodes: {slow}\nSF{sf:g} node time by kind: {kinds}")
     return "\n".join(lines)
 
 
