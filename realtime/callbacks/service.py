@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from realtime.domain import Call, CallbackTask, Company, RedirectConfig, to_ms
+from realtime.domain import Call, CallbackTask, Company, to_ms
 from realtime.store import EventStore
 
 
@@ -18,9 +18,7 @@ def missed_task_id(company_id: str, entry_id: str) -> str:
     return f"cb_{company_id}_missed_{entry_id}"
 
 
-def task_for_missed_call(
-    store: EventStore, company: Company, call: Call, config: RedirectConfig | None
-) -> CallbackTask | None:
+def task_for_missed_call(store: EventStore, company: Company, call: Call) -> CallbackTask | None:
     """A new callback task for this call if it is an ended, missed inbound call and
     nobody is already due to call this person back."""
     if not (call.direction == "inbound" and call.is_missed and call.ended_at):
@@ -41,6 +39,7 @@ def task_for_missed_call(
         ref=call.entry_id,
         created_at=call.ended_at,
     )
+    config = store.get_redirect_config(company.id)
     if config is not None and config.auto_callback and config.auto_callback_from_extension:
         task.auto_callback_status = "scheduled"
         task.auto_callback_due_at = to_ms(

@@ -282,7 +282,7 @@ def rebuild_call(
     decision = store.get_redirect_decision(company.id, entry_id)
     if decision is not None:
         call.redirect = with_target_answered(decision, call)
-    task = task_for_missed_call(store, company, call, store.get_redirect_config(company.id))
+    task = task_for_missed_call(store, company, call)
     if task is not None:
         changes.callbacks.append(task)
     changes.callbacks += close_tasks_answered_by(store, call)
