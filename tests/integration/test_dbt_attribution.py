@@ -6,8 +6,8 @@ Two months of one company's traffic: 250 visitors with one to seven visits each
 third of them converting by a tracked call (a number lease of their session), a
 web form, an untracked call or a call to a static number; CRM deals won, lost or
 open for most leads, and daily spend on the visited campaigns and on one nobody
-visited. A second company reuses the same visitor ids, so a path that leaked
-across companies would change the numbers.
+visited. A second company has buyers of its own under the same visitor ids, so a
+path that leaked across companies would change the numbers.
 
 The reference below reads only the raw rows and the documented rules
 (docs/attribution.md), never the dbt models, so the two can disagree.
@@ -99,6 +99,7 @@ class Lead:
     won_deals: int = 0
     revenue: Decimal = Decimal("0")
     path: list[tuple[str, datetime, date, str, tuple]] = field(default_factory=list)
+    company_id: str = COMPANY
 
 
 def _generate(seed: int = 20250301) -> tuple[dict[str, list[dict]], list[Session], list[Lead]]:
@@ -224,6 +225,41 @@ def _generate(seed: int = 20250301) -> tuple[dict[str, list[dict]], list[Session
                 lead.won_deals += 1
                 lead.revenue += amount
 
+    # The other company's own buyers, under the same visitor ids as acme's (a cookie id
+    # means nothing across sites): web forms, each credited to globex's visits only.
+    for visitor_number in range(40):
+        visitor_id = f"v{visitor_number:03d}"
+        minutes = sorted(rng.sample(range(DAYS * 24 * 60), rng.randint(1, 4)))
+        visits = [add_session(OTHER_COMPANY, visitor_id, START + timedelta(minutes=m))
+                  for m in minutes]  # fmt: skip
+        if rng.random() >= 0.5:
+            continue
+        converting = rng.choice(visits)
+        created_at = converting.started_at + timedelta(minutes=rng.randint(1, 20))
+        phone = f"+7917{len(leads):07d}"
+        rows["lead_touches"].append(
+            {
+                "company_id": OTHER_COMPANY,
+                "lead_id": f"rt{len(leads)}",
+                "touch_type": "form",
+                "touch_ref": f"f{len(leads)}",
+                "touched_at": created_at,
+                "session_id": converting.session_id,
+                "phone": phone,
+                "email": None,
+                "page": "/order",
+                "_day": created_at.date(),
+            }
+        )
+        lead = Lead(phone, created_at, converting, converting.traffic.channel,
+                    company_id=OTHER_COMPANY)  # fmt: skip
+        leads.append(lead)
+        amount = Decimal(rng.randrange(1_000, 90_000, 100))
+        rows["crm_deals_amocrm"].append(
+            _deal(len(leads), phone, "won", amount, created_at, company_id=OTHER_COMPANY)
+        )
+        lead.won_deals, lead.revenue = 1, amount
+
     # deals nobody's lead explains: counted nowhere
     for extra in range(3):
         rows["crm_deals_amocrm"].append(
@@ -250,12 +286,13 @@ def _generate(seed: int = 20250301) -> tuple[dict[str, list[dict]], list[Session
     return dict(rows), sessions, leads
 
 
-def _deal(deal_id, phone: str, status: str, amount: Decimal, lead_created_at: datetime) -> dict:
+def _deal(deal_id, phone: str, status: str, amount: Decimal, lead_created_at: datetime,
+          company_id: str = COMPANY) -> dict:  # fmt: skip
     created_at = lead_created_at + timedelta(days=2)
     return {
         "crm": "amocrm",
         "deal_id": f"d{deal_id}",
-        "company_id": COMPANY,
+        "company_id": company_id,
         "created_at": created_at,
         "updated_at": created_at + timedelta(days=1),
         "closed_at": None if status == "open" else created_at + timedelta(days=1),
@@ -279,7 +316,7 @@ def _paths(sessions: list[Session], leads: list[Lead]) -> None:
     for lead in leads:
         touches = []
         if lead.session is not None:
-            for session in by_visitor[(COMPANY, lead.session.visitor_id)]:
+            for session in by_visitor[(lead.company_id, lead.session.visitor_id)]:
                 in_window = lead.created_at - LOOKBACK <= session.started_at <= lead.created_at
                 if in_window or session is lead.session:
                     traffic = session.traffic
@@ -320,7 +357,7 @@ def _expected_rows(model: str, leads: list[Lead]) -> dict[tuple, list[float]]:
     for lead in leads:
         for touch, credit in zip(lead.path, _credits(model, lead), strict=True):
             if credit > 0:
-                row = rows[(COMPANY, touch[2], touch[3], *touch[4])]
+                row = rows[(lead.company_id, touch[2], touch[3], *touch[4])]
                 row[0] += credit
                 row[1] += credit * lead.won_deals
                 row[2] += credit * float(lead.revenue)
@@ -416,6 +453,12 @@ def test_generated_data_has_the_paths_the_rules_are_about(generated):
     assert any(lead.path[-1][3] == "direct" and len(lead.path) > 1 for lead in leads)
     assert any(lead.path[0][0] == "lead" for lead in leads)  # leads without visits
     assert any(lead.won_deals for lead in leads)
+    # one visitor id converting in both companies: the paths must stay apart
+    visitors = defaultdict(set)
+    for lead in leads:
+        if lead.session is not None:
+            visitors[lead.company_id].add(lead.session.visitor_id)
+    assert visitors[COMPANY] & visitors[OTHER_COMPANY]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -486,11 +529,14 @@ def test_first_touch_lands_on_the_earliest_visit_of_the_leads_visitor_in_the_win
 
 
 def test_no_path_reaches_another_companys_sessions(warehouse):
-    assert _query(
+    touches = _query(
         warehouse,
-        "select count(*) from main.int_attribution__touches"
-        f" where session_id like '{OTHER_COMPANY}-%'",
-    ) == [(0,)]
+        "select company_id, session_id from main.int_attribution__touches"
+        " where session_id is not null",
+    )
+    assert {company for company, _ in touches} == {COMPANY, OTHER_COMPANY}
+    # session ids are '<company>-s<n>' in the generated data
+    assert all(session_id.startswith(f"{company}-") for company, session_id in touches)
 
 
 def test_time_decay_credit_halves_per_half_life_of_age(warehouse):
