@@ -108,3 +108,8 @@ def test_help_is_a_map_of_the_product(run):
     for command in ("serve", "demo", "report", "company", "numbers", "keys", "pipeline"):
         assert command in text
     assert "[bold]" not in text and "[cyan]" not in text  # the markup was rendered
+
+
+def test_a_half_configured_crm_names_the_missing_variable(run):
+    line = _one_line_error(run(["crm", "sync-contacts"], CALLPATH_AMOCRM_SUBDOMAIN="acme"))
+    assert "amocrm" in line and "CALLPATH_AMOCRM_" in line and "docs/connectors/amocrm.md" in line
