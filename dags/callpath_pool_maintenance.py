@@ -1,14 +1,16 @@
 """callpath_pool_maintenance: daily number-pool housekeeping.
 
     sweep  (release bindings idle for CALLPATH_POOL_BINDING_DAYS into quarantine)
-    health (warn about regions where >= 80% of a company's bound numbers are leased)
+    health (warn about regions where >= 80% of a company's bound numbers are leased
+            now, or that the sizing advisor finds undersized for the last 24 h)
 
-Thin like `callpath_daily`: each task calls exactly one function of
+Thin like the other DAGs: each task calls exactly one function of
 `pipelines.pool_maintenance`, imported inside the task.  Same schedule style:
 `CronDataIntervalTimetable("0 0 * * *", <company tz>)`; the tasks work on "now",
 not on the data interval, so a late or manual run does the same thing.
 
-The health task never fails the run: it logs each warning (`logging.warning`) and
+The health task never fails the run: it logs each warning (`logging.warning`),
+sends them as one alert (the log plus CALLPATH_ALERT_WEBHOOK_URL when set) and
 returns the list (visible as the task's XCom).  Settings come from
 `dag_run.conf["callpath_settings"]` when given, else from CALLPATH_* env.
 """

@@ -61,15 +61,25 @@ def alert_from_context(context: Any) -> Alert:
 
 
 def send_alert(alert: Alert, settings: Settings | None = None) -> bool:
-    """Log `alert`; POST it to `settings.alert_webhook_url` if set. Returns whether the
-    webhook accepted it (False when unset or failing: logged, never raised)."""
-    settings = settings or get_settings()
+    """Log `alert` (ERROR); POST it to `settings.alert_webhook_url` if set. Returns
+    whether the webhook accepted it (False when unset or failing: logged, never raised)."""
     log.error("%s", alert.text)
+    return _post(alert.payload(), settings or get_settings())
+
+
+def notify(text: str, details: dict[str, Any], settings: Settings | None = None) -> bool:
+    """A warning that is not a task failure (pool health): logged (WARNING) and POSTed
+    as `{"text": text, **details}` like `send_alert`."""
+    log.warning("%s", text)
+    return _post({"text": text, **details}, settings or get_settings())
+
+
+def _post(payload: dict[str, Any], settings: Settings) -> bool:
     url = settings.alert_webhook_url
     if not url:
         return False
     try:
-        response = httpx.post(url, json=alert.payload(), timeout=TIMEOUT_SECONDS)
+        response = httpx.post(url, json=payload, timeout=TIMEOUT_SECONDS)
         response.raise_for_status()
     except httpx.HTTPError as exc:
         log.warning("alert webhook %s failed: %s: %s", url, type(exc).__name__, exc)

@@ -87,6 +87,46 @@ def test_busy_region_yields_a_health_warning(
     assert check_pool_health(callpath_settings, threshold=1.01) == []
 
 
+def test_traffic_above_the_advisors_size_for_a_day_is_alerted(
+    callpath_settings: Settings, alert_receiver
+) -> None:
+    """60 sessions an hour holding a number 30 min each is 30 erlangs: far more than
+    the 2 numbers bound in RU-SPE, so the advisor's size is above the pool's."""
+    from realtime.domain import Lease
+
+    receiver, url = alert_receiver
+    settings = callpath_settings.model_copy(update={"alert_webhook_url": url})
+    _company(settings)
+    _seed_busy_region(settings)
+    store = open_event_store(settings)
+    try:
+        start = (utcnow() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+        for i in range(60):
+            leased_from = start + timedelta(minutes=i)
+            store.save_lease(
+                Lease(
+                    id=f"l{i}",
+                    company_id="acme",
+                    number=f"+7812000000{1 + i % 2}",
+                    session_id=f"s{i}",
+                    leased_from=leased_from,
+                    last_seen_at=leased_from,
+                    leased_until=leased_from + timedelta(minutes=30),
+                )
+            )
+    finally:
+        store.close()
+
+    found = check_pool_health(settings, threshold=1.01)  # only the advisor's verdict
+
+    assert len(found) == 1
+    assert found[0].startswith("acme RU-SPE: undersized for the last 24 h")
+    assert "(30.00 erlangs, peak 60 sessions/h" in found[0]
+    assert "2 bound" in found[0]
+    [alert] = receiver.received
+    assert alert["kind"] == "pool_health" and alert["warnings"] == found
+
+
 def test_quiet_pool_has_no_warnings(callpath_settings: Settings) -> None:
     _company(callpath_settings)
     assert check_pool_health(callpath_settings) == []
