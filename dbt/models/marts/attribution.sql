@@ -129,8 +129,7 @@ final as (
         cast(attributed_revenue as double precision) as attributed_revenue,
         cast(cost as numeric(18, 2)) as cost,
         -- null, not an error or infinity, when there is no cost to divide by
-        cast(attributed_revenue as double precision)
-            / nullif(cast(cost as double precision), 0) as roas
+        {{ safe_ratio('attributed_revenue', 'cost') }} as roas
 
     from totals
 
