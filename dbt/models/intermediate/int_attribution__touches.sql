@@ -2,14 +2,13 @@
 -- visitor started in the `attribution_lookback_days` before the lead was created.
 --
 -- A lead's visitor is its own visitor_id, else the visitor of the session it came
--- from. A lead with no
--- visitor (a call to a static number, a hidden session) or with no session in
--- the window still counts: it gets one touch of its own, carrying the lead's
--- channel and UTM tags, so every lead's credits sum to 1 and no lead drops out
--- of the attribution totals.
+-- from. A lead with no visitor (a call to a static number, a call nobody's lease
+-- covered) or with no session in the window still counts: it gets one touch of its
+-- own, carrying the lead's channel and UTM tags, so every lead's credits sum to 1
+-- and no lead drops out of the attribution totals.
 --
--- Each lead carries the number and amount of its won deals; the credits models
--- split them over the touches like the lead itself.
+-- Each lead carries the number and amount of its won deals; the credits model
+-- splits them over the touches like the lead itself.
 
 with
 
