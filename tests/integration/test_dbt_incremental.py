@@ -4,14 +4,24 @@ of the same raw data gives, down to every mart row."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines.raw_schema import RAW_TABLES
 from pipelines.transform import dbt_build
-from tests.integration.test_dbt_build import D1, RAW_ROWS, _load_duckdb, _session
+from tests.integration.test_dbt_build import (
+    D1,
+    POSTGRES_DSN,
+    RAW_ROWS,
+    _insert_rows,
+    _load_duckdb,
+    _postgres_available,
+    _session,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -69,5 +79,47 @@ def test_day_by_day_incremental_build_equals_a_full_build(tmp_path):
     assert built_first == sum(1 for row in RAW_ROWS["sessions"] if row["_day"] == D1)
     assert _is_incremental_table(incremental, "fct_sessions")
     incremental_marts, full_marts = _snapshot(incremental), _snapshot(full)
+    assert "s_late" in {row[0] for row in incremental_marts["fct_sessions"]}
+    assert incremental_marts == full_marts
+
+
+# --- PostgreSQL -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(not _postgres_available(), reason="no PostgreSQL on 127.0.0.1:5432")
+def test_day_by_day_incremental_build_equals_a_full_build_on_postgres(tmp_path, monkeypatch):
+    import psycopg
+
+    late = _session("s_late", D1, "23:30", source="yandex", medium="cpc", campaign="70112233")
+    first_day, later = _split(RAW_ROWS, D1)
+    later = {**later, "sessions": [*later.get("sessions", []), late]}
+    suffix = uuid.uuid4().hex[:8]
+    raw_schema = f"raw_{suffix}"
+    incremental, full = f"incremental_{suffix}", f"full_{suffix}"
+
+    def build(schema: str) -> None:
+        monkeypatch.setenv("CALLPATH_POSTGRES_SCHEMA", schema)
+        dbt_build(tmp_path / "unused.duckdb", target="postgres", vars={"raw_schema": raw_schema})
+
+    def marts(conn, schema: str) -> dict[str, list[tuple]]:
+        return {
+            mart: sorted(conn.execute(f"select * from {schema}.{mart}").fetchall(), key=repr)
+            for mart in MARTS
+        }
+
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        try:
+            conn.execute(f"create schema {raw_schema}")
+            for table, columns in RAW_TABLES.items():
+                conn.execute(f"create table {raw_schema}.{table} ({columns})")
+            _insert_rows(conn, raw_schema, first_day, "%s")
+            build(incremental)
+            _insert_rows(conn, raw_schema, later, "%s")
+            build(incremental)
+            build(full)
+            incremental_marts, full_marts = marts(conn, incremental), marts(conn, full)
+        finally:
+            for schema in (incremental, full, raw_schema):
+                conn.execute(f"drop schema if exists {schema} cascade")
     assert "s_late" in {row[0] for row in incremental_marts["fct_sessions"]}
     assert incremental_marts == full_marts

@@ -6,8 +6,8 @@
 --      is shared_lease, since the caller may have seen it in another session;
 --   3. else why not: no_lease (the company's number, nobody held it), stray (a
 --      number it gave up, in quarantine), unknown_number, no_tracking_number.
--- The pool state comes from the latest tracking_numbers snapshot; a number with
--- no snapshot at all falls back to the realtime verdict on static numbers.
+-- The pool state comes from the latest tracking_numbers snapshot; for a number with
+-- no snapshot at all the realtime verdict decides static, no_lease and stray.
 
 with
 
@@ -95,6 +95,10 @@ resolved as (
             when lease_match.lease_id is not null then 'lease'
             when numbers.tracking_number is not null and not numbers.is_former then 'no_lease'
             when numbers.is_former and numbers.quarantine_until > calls.started_at then 'stray'
+            -- no pool snapshot of the number: only the realtime verdict knows why
+            when numbers.tracking_number is null
+                and calls.attribution_reason in ('no_lease', 'stray', 'unknown_number')
+                then calls.attribution_reason
             else 'unknown_number'
         end as batch_reason,
         lease_match.lease_id,

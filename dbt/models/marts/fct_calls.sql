@@ -21,29 +21,32 @@ calls as (
 
 final as (
 
+    -- Strings are cast to varchar, the contract's type, not dbt.type_string() (text
+    -- on PostgreSQL): an incremental run compares the new rows' column types with
+    -- the table's and, with on_schema_change='fail', stops on text vs varchar.
     select
-        cast(entry_id as {{ dbt.type_string() }}) as entry_id,
-        cast(company_id as {{ dbt.type_string() }}) as company_id,
+        cast(entry_id as varchar) as entry_id,
+        cast(company_id as varchar) as company_id,
         cast(call_date as date) as call_date,
         cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
-        cast(direction as {{ dbt.type_string() }}) as direction,
+        cast(direction as varchar) as direction,
         is_inbound,
-        cast(caller_number as {{ dbt.type_string() }}) as caller_number,
-        cast(tracking_number as {{ dbt.type_string() }}) as tracking_number,
-        cast(session_id as {{ dbt.type_string() }}) as session_id,
-        cast(visitor_id as {{ dbt.type_string() }}) as visitor_id,
-        cast(lease_id as {{ dbt.type_string() }}) as lease_id,
-        cast(attribution_reason as {{ dbt.type_string() }}) as attribution_reason,
+        cast(caller_number as varchar) as caller_number,
+        cast(tracking_number as varchar) as tracking_number,
+        cast(session_id as varchar) as session_id,
+        cast(visitor_id as varchar) as visitor_id,
+        cast(lease_id as varchar) as lease_id,
+        cast(attribution_reason as varchar) as attribution_reason,
         cast(covering_lease_count as {{ dbt.type_bigint() }}) as covering_lease_count,
-        cast(realtime_session_id as {{ dbt.type_string() }}) as realtime_session_id,
-        cast(realtime_attribution_reason as {{ dbt.type_string() }})
+        cast(realtime_session_id as varchar) as realtime_session_id,
+        cast(realtime_attribution_reason as varchar)
             as realtime_attribution_reason,
-        cast(channel as {{ dbt.type_string() }}) as channel,
-        cast(utm_source as {{ dbt.type_string() }}) as utm_source,
-        cast(utm_medium as {{ dbt.type_string() }}) as utm_medium,
-        cast(utm_campaign as {{ dbt.type_string() }}) as utm_campaign,
-        cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
-        cast(ad_platform as {{ dbt.type_string() }}) as ad_platform,
+        cast(channel as varchar) as channel,
+        cast(utm_source as varchar) as utm_source,
+        cast(utm_medium as varchar) as utm_medium,
+        cast(utm_campaign as varchar) as utm_campaign,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(ad_platform as varchar) as ad_platform,
         is_first_call,
         is_missed,
         is_target,

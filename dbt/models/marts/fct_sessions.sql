@@ -23,23 +23,26 @@ sessions as (
 
 final as (
 
+    -- Strings are cast to varchar, the contract's type, not dbt.type_string() (text
+    -- on PostgreSQL): an incremental run compares the new rows' column types with
+    -- the table's and, with on_schema_change='fail', stops on text vs varchar.
     select
-        cast(session_id as {{ dbt.type_string() }}) as session_id,
-        cast(company_id as {{ dbt.type_string() }}) as company_id,
-        cast(site_id as {{ dbt.type_string() }}) as site_id,
-        cast(visitor_id as {{ dbt.type_string() }}) as visitor_id,
+        cast(session_id as varchar) as session_id,
+        cast(company_id as varchar) as company_id,
+        cast(site_id as varchar) as site_id,
+        cast(visitor_id as varchar) as visitor_id,
         cast(session_date as date) as session_date,
         cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
-        cast(channel as {{ dbt.type_string() }}) as channel,
-        cast(utm_source as {{ dbt.type_string() }}) as utm_source,
-        cast(utm_medium as {{ dbt.type_string() }}) as utm_medium,
-        cast(utm_campaign as {{ dbt.type_string() }}) as utm_campaign,
-        cast(utm_content as {{ dbt.type_string() }}) as utm_content,
-        cast(utm_term as {{ dbt.type_string() }}) as utm_term,
-        cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
-        cast(ad_platform as {{ dbt.type_string() }}) as ad_platform,
-        cast(referrer as {{ dbt.type_string() }}) as referrer,
-        cast(landing_url as {{ dbt.type_string() }}) as landing_url
+        cast(channel as varchar) as channel,
+        cast(utm_source as varchar) as utm_source,
+        cast(utm_medium as varchar) as utm_medium,
+        cast(utm_campaign as varchar) as utm_campaign,
+        cast(utm_content as varchar) as utm_content,
+        cast(utm_term as varchar) as utm_term,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(ad_platform as varchar) as ad_platform,
+        cast(referrer as varchar) as referrer,
+        cast(landing_url as varchar) as landing_url
 
     from sessions
 
