@@ -208,14 +208,27 @@ def list_company_ids(settings: Settings | None = None) -> list[str]:
 
 
 def run_extract(company_id: str, day: date, settings: Settings | None = None) -> dict[str, int]:
+    """One company's day: its events (sessions, leases, calls, lead touches, callback
+    tasks) and its pool snapshot (pool state now, the advisor's size for the day's
+    traffic) replace their `_day` partitions; returns rows per raw table."""
+    from realtime.pool import open_pool_store
+
     settings = settings or get_settings()
     store = open_event_store(settings)
     try:
         company = store.get_company(company_id)
         if company is None:
             raise LookupError(f"company {company_id!r} is not in the event store")
-        with warehouse.connect(settings) as wh:
-            return extract.extract_events(store, wh, company, day)
+        pool = open_pool_store(settings)
+        try:
+            with warehouse.connect(settings) as wh:
+                counts = extract.extract_events(store, wh, company, day)
+                counts |= extract.extract_pool_snapshot(
+                    store, pool, wh, company, day, settings.advisor_target_blocking
+                )
+                return counts
+        finally:
+            pool.close()
     finally:
         store.close()
 

@@ -100,6 +100,8 @@ def test_backfill_lands_every_day_and_publishes_them_in_one_build(backfilled) ->
     settings, _ = backfilled
     landed = _query(settings, "select distinct _day from raw.sessions order by 1")
     assert [d for (d,) in landed] == DAYS
+    snapshots = _query(settings, "select distinct _day from raw.pool_snapshots order by 1")
+    assert [d for (d,) in snapshots] == DAYS  # the pool snapshot rides with the events
     spend_days = _query(settings, "select distinct date_day from raw.ad_spend_yandex_direct")
     assert {d for (d,) in spend_days} >= set(DAYS)
     # one analytics build over the three days, publishing every built mart once

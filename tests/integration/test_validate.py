@@ -7,6 +7,9 @@ HTML report, and lets clean data through.
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -229,3 +232,43 @@ def test_a_range_of_days_checks_every_day(settings: Settings) -> None:
     assert validate_raw(DAY, DAY, settings, run_id="r7").success  # 9 March not in range
     with pytest.raises(ValidationFailed, match="talk_seconds"):
         validate_raw(date(2025, 3, 9), DAY, settings, run_id="r8")
+
+
+@pytest.fixture
+def pg_settings(settings: Settings) -> Iterator[Settings]:
+    """`settings` on a throwaway PostgreSQL database of its own."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    server = os.environ.get(
+        "CALLPATH_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    name = f"cp_validate_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"create database {name}")
+    try:
+        yield settings.model_copy(
+            update={
+                "warehouse": "postgres",
+                "warehouse_postgres_dsn": make_conninfo(server, dbname=name),
+            }
+        )
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"drop database if exists {name} with (force)")
+
+
+def test_the_gate_reads_a_postgresql_warehouse_the_same_way(pg_settings: Settings) -> None:
+    _clean(pg_settings)
+    assert validate_raw(DAY, DAY, pg_settings, run_id="pg1").success
+
+    _land(
+        pg_settings, ad_spend_yandex_direct=[_spend(DAY, "c9", spend="-1.00")], calls=[_call("e1")]
+    )
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        validate_raw(DAY, DAY, pg_settings, run_id="pg2")
+    assert {f.description for f in excinfo.value.report.failures} == {
+        "spend ≥ 0",
+        "entry_id unique per company",
+    }
