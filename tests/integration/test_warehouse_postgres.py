@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 from connectors.base import SourceError
 from pipelines import daily, land, publish, warehouse
 from pipelines.extract import extract_events
-from realtime.domain import Call, Lease, Session
+from realtime.domain import Call, CallbackTask, Changes, Lead, LeadTouch, Lease, Session
 from realtime.settings import Settings
 from realtime.store.sqlite import SQLiteEventStore
 from tests.conftest import ACME, seed_tenants
@@ -101,13 +101,17 @@ def test_connect_picks_postgres_and_creates_the_raw_schema(pg_settings):
     assert tables == [
         ("ad_spend_google_ads",),
         ("ad_spend_yandex_direct",),
+        ("callback_tasks",),
         ("calls",),
         ("crm_contacts_amocrm",),
         ("crm_contacts_bitrix24",),
         ("crm_deals_amocrm",),
         ("crm_deals_bitrix24",),
+        ("lead_touches",),
         ("number_leases",),
+        ("pool_snapshots",),
         ("sessions",),
+        ("tracking_numbers",),
     ]
     with warehouse.connect(pg_settings):  # a second open finds everything in place
         pass
@@ -203,15 +207,51 @@ def test_extract_twice_gives_the_same_rows_on_postgres(store, pg_settings):
             wait_seconds=7,
         )
     )
+    touch = LeadTouch(type="callback", ref="r1", at=UTC_BOUNDARY, session_id="first")
+    store.save_changes(
+        Changes(
+            leads=[
+                Lead(
+                    id="ld1",
+                    company_id="acme",
+                    phone="+79161234567",
+                    created_at=UTC_BOUNDARY,
+                    last_touch_at=UTC_BOUNDARY,
+                    first_touch_type="callback",
+                    touches=[touch],
+                )
+            ],
+            callbacks=[
+                CallbackTask(
+                    id="cb1",
+                    company_id="acme",
+                    phone="+79161234567",
+                    reason="callback_request",
+                    lead_id="ld1",
+                    ref="r1",
+                    created_at=UTC_BOUNDARY,
+                )
+            ],
+        )
+    )
+    tables = ("sessions", "number_leases", "calls", "lead_touches", "callback_tasks")
     with warehouse.connect(pg_settings) as wh:
         counts = extract_events(store, wh, ACME, MSK_DAY)
-        first = {t: _rows(wh, t) for t in ("sessions", "number_leases", "calls")}
+        first = {t: _rows(wh, t) for t in tables}
         assert extract_events(store, wh, ACME, MSK_DAY) == counts
-        second = {t: _rows(wh, t) for t in ("sessions", "number_leases", "calls")}
+        second = {t: _rows(wh, t) for t in tables}
         ids = wh.fetchall("select session_id from raw.sessions order by 1")
         days = wh.fetchall("select distinct _day from raw.sessions")
         call = wh.fetchone("select started_at, wait_seconds, is_missed from raw.calls")
-    assert counts == {"sessions": 2, "number_leases": 1, "calls": 1}
+        task = wh.fetchone("select task_id, status, done_at, _day from raw.callback_tasks")
+    assert counts == {
+        "sessions": 2,
+        "number_leases": 1,
+        "calls": 1,
+        "lead_touches": 1,
+        "callback_tasks": 1,
+    }
+    assert task == ("cb1", "pending", None, MSK_DAY)
     assert first == second
     assert ids == [("first",), ("last",)]
     assert days == [(MSK_DAY,)]
