@@ -130,3 +130,22 @@ def test_live_page_with_a_wrong_key_says_so_and_forgets_it(service, calls_today,
     # Chromium logs the 401 itself ("Failed to load resource"); the page raised nothing.
     assert tab.problems == []
     assert all(url.endswith("/v1/reports/live") for url in tab.failed_loads)
+
+
+def test_a_hostile_utm_source_is_shown_as_text_never_run(service, api, acme_key, new_context):
+    """utm_source comes from the visitor's URL: anyone can put markup into it."""
+    from urllib.parse import quote
+
+    client, _ = api
+    hostile = '<img src="x" onerror="window.__pwned = 1">'
+    mango_call(client, "H1", visit(client, quote(hostile))["number"].lstrip("+"), talk=45)
+    assert hostile in {row["source"] for row in _api_report(service, acme_key)["sources"]}
+
+    tab = open_tab(new_context())
+    tab.page.goto(f"{service.url}/live")
+    _enter_key(tab.page, acme_key)
+    tab.page.wait_for_selector("#report", state="visible")
+    assert hostile in _table(tab.page)
+    assert tab.page.locator("#sources img").count() == 0
+    assert tab.page.evaluate("() => window.__pwned") is None
+    assert tab.problems == [] and tab.failed_loads == []
