@@ -18,7 +18,7 @@ then three jobs run, each in a fresh process so its peak RSS is its own (os.wait
 
 `--commit REV` measures exactly that commit: its tree is exported with `git archive`
 and the jobs run from it, so uncommitted edits in the working tree don't leak in.
-Results go to var/bench/dbt_results.json and a markdown table on stdout.
+Results go to var/bench/dbt_results.json (`--results`) and a markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -354,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", nargs="+", default=list(JOBS), choices=list(JOBS))
     parser.add_argument("--skip-pandas-above", type=float, default=4.0,
                         help="no pandas baseline above this SF (it holds every row in RAM)")
+    parser.add_argument("--results", type=Path, default=BENCH_DIR / "dbt_results.json",
+                        help="where the JSON results go")
     parser.add_argument("--job", nargs=2, metavar=("NAME", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
 
@@ -378,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {result['seconds']:.1f} s, {result['peak_rss_mb']:.0f} MB",
                   file=sys.stderr, flush=True)  # fmt: skip
             report["results"].append(result)
-            (BENCH_DIR / "dbt_results.json").write_text(json.dumps(report, indent=2))
+            args.results.write_text(json.dumps(report, indent=2))
     print(_markdown(report))
     return 0
 
