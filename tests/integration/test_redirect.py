@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -610,3 +611,49 @@ def test_decisions_of_one_company_never_use_anothers_data(world):
     world.appeared("E2", company="globex")  # globex: the talk was acme's
     assert world.decision("E2", "globex").rule == "crm_manager"
 
+
+
+def test_mango_reporting_the_route_result_over_http_completes_the_decision(
+    settings, pool_store, tmp_path
+):
+    """The whole loop over real HTTP: event in, command out, Mango's `/result/route` back."""
+    from connectors.fakes.serving import serve_in_thread
+
+    store = SQLiteEventStore(settings.sqlite_path())
+    seed_tenants(store, pool_store)
+    store.save_crm_contacts([_contact("501")])
+    store.save_redirect_config(
+        RedirectConfigIn(
+            enabled=True,
+            lines=[LINE],
+            crm_users=[{"crm": "amocrm", "user_id": "501", "extension": "201"}],
+        ).for_company("acme")
+    )
+    fake = FakeMangoCommands({"acme-key": "acme-salt"})
+    try:
+        with fake.serve() as mango_url:
+            app = create_app(
+                settings.model_copy(update={"mango_api_url": mango_url}),
+                store=store,
+                clock=ManualClock(T0),
+                pool=pool_store,
+            )
+            with serve_in_thread(app) as app_url:
+                fake.result_url = f"{app_url}/mango"
+                response = httpx.post(
+                    f"{app_url}/mango/events/call",
+                    data=mango_form(appeared("E1", CALLER, T0, LINE)),
+                )
+                assert response.status_code == 200
+                def settled() -> bool:
+                    decision = store.get_redirect_decision("acme", "E1")
+                    done = decision.result is not None and decision.status != "queued"
+                    return done and bool(fake.results_posted)
+
+                wait_until(settled)
+                decision = store.get_redirect_decision("acme", "E1")
+                assert (decision.status, decision.result) == ("sent", 1000)
+                assert fake.results_posted == [(decision.command_id, 200)]
+                assert store.get_call("acme", "E1").redirect.result == 1000
+    finally:
+        store.close()
