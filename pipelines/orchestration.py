@@ -1,12 +1,12 @@
 """Run the callpath Airflow DAGs in-process, with no Airflow installation to set up.
 
-`run_day(day)` is the whole API: it prepares an embedded Airflow (home
-`<var_dir>/airflow`, SQLite metadata DB, DAGs from this repo's `dags/`), migrates
-the metadata DB if needed and runs, with `DAG.test()`, one DagRun of each daily DAG
-in `DAILY_DAG_IDS` order: the three source DAGs for the day, then
-`callpath_analytics_build` for that day (what the scheduler does when the three
-assets have been updated). Every task runs in this process, one after another, no
-scheduler / executor / API server. The first DAG that fails stops the day.
+`run_days(days)` (and `run_day(day)`) is the whole API: it prepares an embedded
+Airflow (home `<var_dir>/airflow`, SQLite metadata DB, DAGs from this repo's `dags/`),
+migrates the metadata DB if needed and runs, with `DAG.test()`, the three source DAGs
+for each day, then one `callpath_analytics_build` over the days (what the scheduler
+does once the three assets have been updated). Every task runs in this process, one
+after another, no scheduler / executor / API server. The first DagRun that fails
+stops everything after it. `execute_dag` runs one DAG for one day.
 
 Why the environment must be set before `import airflow`: importing the `airflow`
 package runs `airflow.settings.initialize()`, which reads AIRFLOW_HOME and the
@@ -24,13 +24,13 @@ creating a fresh metadata DB ~1.4 s (skipped afterwards via a marker file);
 in-process Execution API to come up on the first task) plus ~50 ms per task instance
 on top of the work the tasks themselves do.
 
-Day <-> run mapping: the source DAGs use `CronDataIntervalTimetable("0 0 * * *", tz)`.  A
+Day <-> run mapping: the source DAGs use `CronDataIntervalTimetable("0 0 * * *", tz)`. A
 scheduled run for day D has logical date D 00:00 and the interval [D, D+1).  But
 `DAG.test(logical_date=X)` (like any manual trigger) infers the data interval as the
 last *complete* interval before X, so to process day D we pass X = (D+1) 00:00 in
 the DAG's time zone; the tasks then see data_interval_start = D 00:00.
-`callpath_analytics_build` is asset-scheduled (no data interval): it gets the day
-in `conf["day"]`, as a manual trigger would.
+`callpath_analytics_build` is asset-scheduled (no data interval): it gets its days
+in `conf` (`{"day": last, "from_day": first}`), as a manual trigger would.
 """
 
 from __future__ import annotations
@@ -119,6 +119,9 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # Cosmos (installed, so loaded as a plugin) reads this on import and warns
+        # on every run when it is missing; we emit no OpenLineage events either way.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "callpath",
     }
 
 

@@ -413,8 +413,9 @@ def run_days(days: list[date], settings) -> None:
     )
     sources = orchestration.SOURCE_DAG_IDS
     with Progress(*columns, console=console) as progress:
-        bars = {
-            day: progress.add_task(str(day), total=len(sources), dag=sources[0]) for day in days
+        bars = {  # each bar's clock starts when its day does
+            day: progress.add_task(str(day), total=len(sources), dag=sources[0], start=i == 0)
+            for i, day in enumerate(days)
         }
         build = progress.add_task(
             "build + publish", total=1, dag=orchestration.BUILD_DAG_ID, start=False
@@ -427,8 +428,9 @@ def run_days(days: list[date], settings) -> None:
             following = sources.index(result.dag_id) + 1
             label = sources[following] if following < len(sources) else "landed"
             progress.update(bars[result.day], advance=1, dag=label)
-            if result.day == days[-1] and following == len(sources):
-                progress.start_task(build)
+            if following == len(sources):  # the day has landed: start the next clock
+                later = [day for day in days if day > result.day]
+                progress.start_task(bars[later[0]] if later else build)
 
         orchestration.run_days(days, settings, on_dag_done=done)
 
