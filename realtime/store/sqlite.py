@@ -76,6 +76,10 @@ create table if not exists callbacks (
     created_at text not null, doc text not null);
 create index if not exists callbacks_by_status on callbacks (company_id, status, created_at);
 create index if not exists callbacks_by_time on callbacks (company_id, created_at);
+create index if not exists callbacks_by_phone on callbacks
+    (company_id, json_extract(doc, '$.phone'), status);
+create index if not exists callbacks_auto_scheduled on callbacks
+    (json_extract(doc, '$.auto_callback_status'), status, created_at);
 create index if not exists calls_by_client on calls
     (company_id, json_extract(doc, '$.client_number'), started_at);
 create table if not exists redirect_configs (company_id text primary key, doc text not null);
@@ -489,7 +493,8 @@ class SQLiteEventStore(SQLiteDatabase):
 
     def pending_callbacks_for_phone(self, company_id: str, phone: str) -> list[CallbackTask]:
         rows = self._query(
-            "select doc from callbacks where company_id = ? and status = 'pending'"
+            "select doc from callbacks indexed by callbacks_by_phone"
+            " where company_id = ? and status = 'pending'"
             " and json_extract(doc, '$.phone') = ? order by created_at, id",
             (company_id, phone),
         )
@@ -558,7 +563,9 @@ class SQLiteEventStore(SQLiteDatabase):
         self, company_id: str, client_number: str, since: datetime, before: datetime
     ) -> list[Call]:
         rows = self._query(
-            "select doc from calls where company_id = ?"
+            # Without statistics SQLite would pick the time index and read every call
+            # of the window; the caller's own index reads only theirs.
+            "select doc from calls indexed by calls_by_client where company_id = ?"
             " and json_extract(doc, '$.client_number') = ? and started_at >= ? and started_at < ?"
             " and json_extract(doc, '$.employee_extension') is not null"
             " order by started_at desc, entry_id desc limit 50",
