@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from pipelines.raw_schema import RAW_TABLES, create_raw_tables
-from pipelines.transform import dbt_build
+from pipelines.transform import DbtBuildError, dbt_build
 
 pytestmark = pytest.mark.slow
 
@@ -557,6 +557,25 @@ def test_time_decay_credit_halves_per_half_life_of_age(warehouse):
             assert credit_b / credit_a == pytest.approx(math.pow(2, (age_b - age_a) / -7))
             compared += 1
     assert compared > 0
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("attribution_time_decay_half_life_days", 0, "must be a number > 0, got 0"),
+        ("attribution_lookback_days", -1, "must be a number >= 0, got -1"),
+        ("attribution_lookback_days", "30", 'must be a number >= 0, got "30"'),
+    ],
+)
+def test_an_unusable_attribution_var_fails_the_build_naming_it(tmp_path, var, value, message):
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        create_raw_tables(conn)
+
+    with pytest.raises(DbtBuildError) as raised:
+        dbt_build(path, select="int_attribution__credits", vars={var: value})
+
+    assert f"var {var} {message}" in str(raised.value)
 
 
 # --- PostgreSQL -------------------------------------------------------------------

@@ -45,7 +45,8 @@ weighted as (
         power(
             2.0,
             -1.0 * (case when age_seconds > 0 then age_seconds else 0 end)
-            / ({{ var('attribution_time_decay_half_life_days') }} * 86400.0)
+            / ({{ attribution_var('attribution_time_decay_half_life_days', 0, inclusive=false) }}
+                * 86400.0)
         ) as decay_weight
 
     from ordered

@@ -97,7 +97,8 @@ session_touches as (
         or (
             sessions.started_at <= conversions.lead_created_at
             and sessions.started_at >= {{ dbt.dateadd(
-                'day', -var('attribution_lookback_days'), 'conversions.lead_created_at'
+                'day', -attribution_var('attribution_lookback_days', 0),
+                'conversions.lead_created_at'
             ) }}
         )
 
