@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 
 from realtime.clock import SystemClock
 from realtime.dependencies import get_clock, get_store
+from realtime.domain import Company
 from realtime.errors import BadInput
 from realtime.mango import service
+from realtime.mango.schemas import CallStateEvent
 from realtime.redirect import service as redirect
 from realtime.store import EventStore
 
@@ -34,6 +37,35 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
+async def _redirect(
+    request: Request, store: EventStore, company: Company, event: CallStateEvent, now: datetime
+) -> None:
+    """Smart redirect decides from what is already stored (milliseconds) and queues the
+    route command before the event is written: the command leaves while the event's
+    writes wait for the disk, and Mango gets its answer without waiting for it."""
+    commands = request.app.state.mango_commands
+    key = (company.id, event.entry_id)
+    if key in commands.deciding:
+        return  # the same call's other event is mid-decision (it awaits below)
+    decision = redirect.decide_for_event(store, company, event, now)
+    if decision is None:
+        return
+    commands.deciding.add(key)
+    job = None
+    try:
+        job = commands.submit_route(company, decision)
+        if job is not None and job.leaves_now:
+            # Wait (briefly, bounded) for the request to be written, never for Mango's
+            # answer: then the event's disk writes follow.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.on_wire.wait(), WIRE_WAIT_SECONDS)
+        store.save_redirect_decision(decision)
+    finally:
+        commands.deciding.discard(key)
+        if job is not None:
+            job.recorded.set()
+
+
 def _handle(event_type: str):
     async def endpoint(
         request: Request,
@@ -45,21 +77,7 @@ def _handle(event_type: str):
         now = clock.now()
         payload, event = service.parse_payload(event_type, form["json"])
         if event_type == "call":
-            # Smart redirect decides from what is already stored (milliseconds) and
-            # queues the route command before this event is written: the command
-            # leaves while the event's writes wait for the disk, and Mango gets its
-            # answer without waiting for the command.
-            decision = redirect.decide_for_event(store, company, event, now)
-            if decision is not None:
-                job = request.app.state.mango_commands.submit_route(company, decision)
-                if job is not None and job.leaves_now:
-                    # Wait (briefly, bounded) for the request to be written, never for
-                    # Mango's answer: then the event's disk writes follow.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(job.on_wire.wait(), WIRE_WAIT_SECONDS)
-                store.save_redirect_decision(decision)
-                if job is not None:
-                    job.recorded.set()
+            await _redirect(request, store, company, event, now)
         is_new = service.store_event(
             store, request.app.state.pool, company, event_type, payload, event, now
         )

@@ -142,6 +142,9 @@ class MangoCommands:
             settings.mango_api_url, settings.mango_command_timeout_seconds
         )
         self._products: dict[str, _Product] = {}
+        # (company, entry_id) of calls whose decision is being stored right now: a
+        # second event of the same call arriving meanwhile must not decide again.
+        self.deciding: set[tuple[str, str]] = set()
         self._poller: asyncio.Task | None = None
         self._closed = False
 

@@ -4,6 +4,7 @@ Mango's route limit and can answer 429."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -655,5 +656,49 @@ def test_mango_reporting_the_route_result_over_http_completes_the_decision(
                 assert (decision.status, decision.result) == ("sent", 1000)
                 assert fake.results_posted == [(decision.command_id, 200)]
                 assert store.get_call("acme", "E1").redirect.result == 1000
+    finally:
+        store.close()
+
+
+def test_two_events_of_one_call_arriving_together_route_it_once(
+    settings, pool_store, fake_mango
+):
+    """The IVR and queue events of one call in flight at once (the first one waits for
+    its command to be written): one decision, one route command."""
+    fake, url = fake_mango
+    store = SQLiteEventStore(settings.sqlite_path())
+    seed_tenants(store, pool_store)
+    store.save_crm_contacts([_contact("501")])
+    store.save_redirect_config(
+        RedirectConfigIn(
+            enabled=True,
+            lines=[LINE],
+            crm_users=[{"crm": "amocrm", "user_id": "501", "extension": "201"}],
+        ).for_company("acme")
+    )
+    app = create_app(
+        settings.model_copy(update={"mango_api_url": url}),
+        store=store,
+        clock=ManualClock(T0),
+        pool=pool_store,
+    )
+    ivr = appeared("E1", CALLER, T0, LINE)
+    queue = {**appeared("E1", CALLER, T0, LINE, "queue"), "seq": "2"}
+
+    async def both() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            answers = await asyncio.gather(
+                *(client.post("/mango/events/call", data=mango_form(e)) for e in (ivr, queue))
+            )
+            assert [a.status_code for a in answers] == [200, 200]
+            await app.state.mango_commands.drain()
+            await app.state.mango_commands.close()
+
+    try:
+        asyncio.run(both())
+        assert len(fake.routes()) == 1
+        assert store.get_redirect_decision("acme", "E1").status == "sent"
+        assert len(store.list_call_events("acme", "E1")) == 2  # both events kept
     finally:
         store.close()
