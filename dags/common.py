@@ -66,23 +66,28 @@ def interval_day(data_interval_start: pendulum.DateTime | None = None) -> date:
 
 
 def build_days() -> tuple[date, date]:
-    """The days (first, last) an asset-triggered `callpath_analytics_build` run covers.
+    """The days (first, last) this `callpath_analytics_build` run covers (`days_covered`)."""
+    context = get_current_context()
+    dag_run = context.get("dag_run")
+    conf = (dag_run.conf if dag_run else None) or {}
+    return days_covered(conf, context.get("triggering_asset_events"))
 
-    `dag_run.conf` `{"day": last, "from_day": first}` when given (manual runs,
+
+def days_covered(conf: dict, triggering_asset_events) -> tuple[date, date]:
+    """The days (first, last) an analytics build covers.
+
+    `conf` `{"day": last, "from_day": first}` when given (manual runs,
     `pipelines.orchestration`); else the range of `day` among the asset events that
     triggered the run: when the source DAGs landed several days (a backfill) before a
     build ran, one build consumes all their events. A build always rebuilds every
     mart from all of raw, and the quality gate checks every day in the range.
     """
-    context = get_current_context()
-    dag_run = context.get("dag_run")
-    conf = (dag_run.conf if dag_run else None) or {}
     if conf.get("day"):
         last = date.fromisoformat(conf["day"])
         return date.fromisoformat(conf.get("from_day") or conf["day"]), last
     days = [
         date.fromisoformat(event.extra["day"])
-        for events in (context.get("triggering_asset_events") or {}).values()
+        for events in (triggering_asset_events or {}).values()
         for event in events
         if (event.extra or {}).get("day")
     ]

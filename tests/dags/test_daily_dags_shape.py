@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pendulum
+import pytest
 from airflow.sdk import CronDataIntervalTimetable
 from airflow.serialization.encoders import coerce_to_core_timetable
 from airflow.timetables.base import DataInterval, TimeRestriction
@@ -13,7 +14,7 @@ from dags.callpath_ad_spend import callpath_ad_spend_dag
 from dags.callpath_analytics_build import callpath_analytics_build_dag
 from dags.callpath_crm_deals import callpath_crm_deals_dag
 from dags.callpath_events_extract import callpath_events_extract_dag
-from dags.common import RAW_AD_SPEND, RAW_CRM_DEALS, RAW_EVENTS, interval_day
+from dags.common import RAW_AD_SPEND, RAW_CRM_DEALS, RAW_EVENTS, days_covered, interval_day
 
 MSK = "Europe/Moscow"
 SOURCE_DAGS = {
@@ -73,3 +74,26 @@ def test_analytics_build_waits_for_all_three_assets_and_gates_before_dbt() -> No
     assert dag.get_task("validate_raw").downstream_task_ids == {"dbt_build"}
     assert dag.get_task("dbt_build").downstream_task_ids == {"publish"}
     assert dag.get_task("publish").upstream_task_ids == {"dbt_build"}
+
+
+def test_a_build_covers_the_days_of_its_triggering_asset_events() -> None:
+    from types import SimpleNamespace
+
+    def event(day: str | None) -> SimpleNamespace:
+        return SimpleNamespace(extra={"day": day} if day else {})
+
+    # a backfill of 8..10 March queued three events per source asset
+    events = {
+        RAW_EVENTS: [event("2025-03-08"), event("2025-03-09"), event("2025-03-10")],
+        RAW_AD_SPEND: [event("2025-03-09"), event("2025-03-10"), event(None)],
+        RAW_CRM_DEALS: [event("2025-03-10")],
+    }
+    assert days_covered({}, events) == (date(2025, 3, 8), date(2025, 3, 10))
+    # a manual run names its days; conf wins over events
+    assert days_covered({"day": "2025-03-05"}, events) == (date(2025, 3, 5), date(2025, 3, 5))
+    assert days_covered({"day": "2025-03-05", "from_day": "2025-03-01"}, {}) == (
+        date(2025, 3, 1),
+        date(2025, 3, 5),
+    )
+    with pytest.raises(ValueError, match="runs on the source DAGs' asset events"):
+        days_covered({}, {RAW_EVENTS: [event(None)]})
