@@ -4,7 +4,7 @@ Everything the demo does goes through the same doors production traffic uses: pa
 views hit `POST /v1/visits`, calls arrive as signed Mango form posts, spend and deals
 are served by local fakes of Yandex.Direct, Google Ads, amoCRM and Bitrix24
 (`serve_demo_sources`) and pulled by the real connectors over the real protocols, and
-each day is built by the Airflow DAG.
+the days are built by the Airflow DAGs (`pipelines.orchestration.run_days`).
 """
 
 from __future__ import annotations
