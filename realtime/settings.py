@@ -100,13 +100,6 @@ class Settings(BaseSettings):
         False,
         description="Allow webhook URLs on loopback/private networks (SSRF risk; dev and tests).",
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            items = [item.strip() for item in value.split(",") if item.strip()]
-        else:
     mango_api_url: str = Field(
         "https://app.mango-office.ru/vpbx",
         description="Mango VPBX API base for commands (`/commands/route`, `/commands/callback`).",
@@ -125,6 +118,13 @@ class Settings(BaseSettings):
     auto_callback_poll_seconds: float = Field(
         5.0, description="Missed calls: how often due automatic callbacks are looked for."
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+        else:
             items = value
         for item in items or []:
             try:
