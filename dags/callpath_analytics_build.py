@@ -1,6 +1,6 @@
 """callpath_analytics_build: quality gate -> dbt -> publish, when raw has new data.
 
-    validate_raw -> dbt_build -> publish (asset callpath_published_marts)
+    validate_raw -> dbt_build -> publish (asset callpath_published_marts) -> dashboard
 
 Scheduled on the three raw assets: a run starts once `callpath_events_extract`,
 `callpath_ad_spend` and `callpath_crm_deals` have each landed since the last build.
@@ -17,6 +17,8 @@ a manual run names them in `conf` (`{"day": last, "from_day": first}`, see
   instead, one task per model and test (slower; figures in docs/orchestration.md).
 - `publish` (`pipelines.publish`): copies the built marts into `published` in one
   transaction, so readers see yesterday's marts or today's, never a mix.
+- `dashboard` (`pipelines.dashboard`): redraws the offline HTML dashboard
+  (`CALLPATH_DASHBOARD_PATH`) from what was just published.
 """
 
 from __future__ import annotations
@@ -67,8 +69,13 @@ def callpath_analytics_build() -> None:
     def publish() -> dict:
         from pipelines import daily
 
-        # Engineer F's dashboard (pipelines.dashboard.write_dashboard) goes after this.
         return daily.run_publish(build_days()[1], run_settings())
+
+    @task
+    def dashboard() -> str:
+        from pipelines import daily
+
+        return daily.run_dashboard(run_settings())
 
     if DBT_TASKS == "cosmos":
         from pipelines.dbt_cosmos import dbt_task_group
@@ -76,7 +83,7 @@ def callpath_analytics_build() -> None:
         transform = dbt_task_group()
     else:
         transform = dbt_build()
-    validate_raw() >> transform >> publish()
+    validate_raw() >> transform >> publish() >> dashboard()
 
 
 callpath_analytics_build_dag = callpath_analytics_build()

@@ -290,3 +290,13 @@ def run_publish(day: date, settings: Settings | None = None) -> dict[str, int]:
     settings = settings or get_settings()
     with warehouse.connect(settings) as wh:
         return publish.publish_marts(wh, warehouse.dbt_build_schema(settings), day)
+
+
+def run_dashboard(settings: Settings | None = None) -> str:
+    """Redraw `settings.dashboard_path` from the marts just published (all days, every
+    company); returns the path. Runs after publish so the page never shows marts that
+    failed the gate."""
+    from pipelines.dashboard import write_dashboard  # matplotlib is heavy to import
+
+    settings = settings or get_settings()
+    return str(write_dashboard(settings, out=settings.dashboard_path))

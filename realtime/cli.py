@@ -393,7 +393,7 @@ def demo(
     from pipelines.dashboard import write_dashboard
 
     with console.status("Drawing the dashboard…"):
-        dashboard = write_dashboard(settings, week[0], week[-1])
+        dashboard = write_dashboard(settings, week[0], week[-1], out=settings.dashboard_path)
     console.print(f"Dashboard: [bold]{dashboard.resolve()}[/bold] (open it in a browser)")
 
 
@@ -501,7 +501,9 @@ def report(
     end: datetime | None = typer.Option(
         None, "--to", formats=["%Y-%m-%d"], help="Last day, inclusive (default: the last)."
     ),
-    out: Path = typer.Option(Path("reports/dashboard.html"), help="The HTML file to write."),
+    out: Path | None = typer.Option(
+        None, help="The HTML file to write (default: CALLPATH_DASHBOARD_PATH)."
+    ),
     company: str | None = typer.Option(
         None, help="One company's figures (default: the only one, or all together)."
     ),
@@ -517,7 +519,8 @@ def report(
     from realtime.settings import get_settings
 
     with console.status("Reading the marts and drawing the charts…"):
-        path = write_dashboard(get_settings(), first, last, out, company)
+        settings = get_settings()
+        path = write_dashboard(settings, first, last, out or settings.dashboard_path, company)
     console.print(f"Dashboard written to [bold]{path}[/bold] (open it in a browser).")
 
 

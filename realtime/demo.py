@@ -366,6 +366,10 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
     callers: list[str] = []
     recent_calls: list[tuple[datetime, str]] = []  # (when, who): returning within a day
     redirect_rng = random.Random(seed_value + 1)  # keeps the main stream as it was
+    # Visitors who come back on a later day, often through another channel: without them
+    # every path has one touch and the six attribution models would all agree.
+    returning_rng = random.Random(seed_value + 2)
+    earlier_visitors: list[str] = []
     n_sessions = n_calls = n_leads = 0
     with fakes, TestClient(app, client=(PROXY_IP, 50000)) as client, receiver.serve() as hook_url:
         _, api_key = create_key(store, COMPANY_ID, label="demo")
@@ -380,6 +384,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
         mango = MangoSender(client, clock)
         for day in days:
             visits: dict[str, int] = {}
+            todays_visitors: list[str] = []
             events: list[tuple[datetime, str, object]] = []
             for _ in range(rng.randint(90, 130)):
                 hour = rng.choices(range(24), weights=[1] * 8 + [6] * 12 + [2] * 4)[0]
@@ -413,13 +418,15 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                 url, referrer, campaign = landing(kind, rng)
                 if campaign:
                     visits[campaign.campaign_id] = visits.get(campaign.campaign_id, 0) + 1
+                visit_body = {"site_key": SITE_KEY, "page_url": url, "referrer": referrer}
+                if earlier_visitors and returning_rng.random() < 0.35:
+                    visit_body["visitor_id"] = returning_rng.choice(earlier_visitors)
                 r = client.post(
-                    "/v1/visits",
-                    json={"site_key": SITE_KEY, "page_url": url, "referrer": referrer},
-                    headers={"X-Forwarded-For": visitor_ip(rng)},
+                    "/v1/visits", json=visit_body, headers={"X-Forwarded-For": visitor_ip(rng)}
                 )
                 r.raise_for_status()
                 visit = r.json()
+                todays_visitors.append(visit["visitor_id"])
                 n_sessions += 1
                 if rng.random() < 0.3:  # a second page view keeps the lease alive
                     clock.advance(timedelta(minutes=rng.randint(1, 9)))
@@ -517,6 +524,7 @@ def simulate_week(settings: Settings, days: list[date], seed_value: int = 7) -> 
                                 responsible_user_id=user,
                             )
                         )
+            earlier_visitors.extend(todays_visitors)
             # The day's CRM contacts reach the event store, as `callpath crm sync-contacts`
             # does: the next days' calls from them go to their responsible managers.
             store.save_crm_contacts([CrmContact(**c.model_dump()) for c in contacts.values()])

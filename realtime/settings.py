@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLPATH_", env_file=".env", extra="ignore")
 
     var_dir: Path = Field(Path("var"), description="Where embedded state lives.")
+    dashboard_path: Path = Field(
+        Path("reports/dashboard.html"),
+        description="The offline HTML dashboard every analytics build rewrites.",
+    )
     event_store_url: str = Field(
         "sqlite:///var/events.sqlite3",
         description="`sqlite:///PATH` (embedded) or `mongodb://…` (production).",

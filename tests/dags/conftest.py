@@ -58,6 +58,7 @@ def callpath_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "CALLPATH_WAREHOUSE": "duckdb",
         "CALLPATH_WAREHOUSE_PATH": str(var / "warehouse.duckdb"),
         "CALLPATH_DEFAULT_TIMEZONE": "Europe/Moscow",
+        "CALLPATH_DASHBOARD_PATH": str(tmp_path / "reports" / "dashboard.html"),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

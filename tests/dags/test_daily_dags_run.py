@@ -112,6 +112,9 @@ def test_backfill_lands_every_day_and_publishes_them_in_one_build(backfilled) ->
     assert set(DAYS) <= {d for (d,) in reported}
     reports = list((settings.var_dir / "validation").glob("*/calls.html"))
     assert len(reports) == 1 and "passed" in reports[0].read_text()
+    # the build redrew the dashboard from the marts it had just published
+    page = settings.dashboard_path.read_text()
+    assert "source: published.e2e_daily" in page.lower()
 
 
 def test_running_a_day_again_gives_identical_marts(backfilled) -> None:
@@ -140,6 +143,7 @@ def test_running_a_day_again_gives_identical_marts(backfilled) -> None:
         "validate_raw": "success",
         "dbt_build": "success",
         "publish": "success",
+        "dashboard": "success",
     }
     assert _published_checksums(settings) == before
 
@@ -180,6 +184,7 @@ def test_bad_data_stops_the_build_names_the_check_and_keeps_the_published_marts(
         "validate_raw": "failed",
         "dbt_build": "upstream_failed",
         "publish": "upstream_failed",
+        "dashboard": "upstream_failed",
     }
     err = PipelineRunError(result)  # what run_day raises: names the DAG and the task
     assert str(err).startswith(f"{BUILD_DAG_ID} for 2025-03-10 ended 'failed'; failed tasks: ")

@@ -40,9 +40,14 @@ credit_totals as (
         utm_source,
         utm_medium,
         utm_campaign,
-        sum(credit) as attributed_leads,
-        sum(credit * won_deals) as attributed_won_deals,
-        sum(credit * cast(revenue as double precision)) as attributed_revenue,
+        -- Credits are floats (time_decay); summed as floats, a parallel engine adds them
+        -- in a different order each run and the last digits change, so the same day
+        -- built twice would not give identical marts. Fixed-point sums are exact in
+        -- any order: 12 decimals keep every credit's meaningful digits.
+        sum(cast(credit as numeric(38, 12))) as attributed_leads,
+        sum(cast(credit * won_deals as numeric(38, 12))) as attributed_won_deals,
+        sum(cast(credit * cast(revenue as double precision) as numeric(38, 12)))
+            as attributed_revenue,
         0 as cost
 
     from credits
