@@ -6,7 +6,9 @@
 One mapped `land_crm` instance per CRM integration (`CALLPATH_AMOCRM_*`,
 `CALLPATH_BITRIX24_*`). Incremental with a lookback: each pulls what changed since
 `CALLPATH_DEALS_LOOKBACK_DAYS` days before the run's day and upserts by deal (latest
-`updated_at` wins), then the contacts. The asset is emitted only when every CRM landed.
+`updated_at` wins), then the contacts, which also go to the event store (smart
+redirect's phone -> responsible manager lookup, `docs/redirect.md`). The asset is
+emitted only when every CRM landed.
 
 Schedule: `dags.common.DAILY` (one-day intervals in the company time zone).
 """

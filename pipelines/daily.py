@@ -178,23 +178,33 @@ def run_land_crm_account(
     error: str | None = None,
 ) -> int:
     """Land one CRM account's deals and contacts changed since
-    `CALLPATH_DEALS_LOOKBACK_DAYS` days before `day`; returns the deals landed."""
+    `CALLPATH_DEALS_LOOKBACK_DAYS` days before `day`, and copy those contacts into the
+    event store for smart redirect; returns the deals landed."""
     settings = settings or get_settings()
     since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
     if error:  # the source could not even be set up (see `_accounts`)
         raise SourcesFailed("land_crm_deals", [(source, error)])
-    with warehouse.connect(settings) as wh:
-        return _land_each(
-            "land_crm_deals",
-            _one_account(registry.crm_sources(), source, account),
-            lambda connector: _land_crm(wh, connector, since),
-        )
+    store = open_event_store(settings)
+    try:
+        with warehouse.connect(settings) as wh:
+            return _land_each(
+                "land_crm_deals",
+                _one_account(registry.crm_sources(), source, account),
+                lambda connector: _land_crm(wh, store, connector, since),
+            )
+    finally:
+        store.close()
 
 
-def _land_crm(wh: warehouse.Warehouse, connector: Any, since: datetime) -> int:
+def _land_crm(wh: warehouse.Warehouse, store: Any, connector: Any, since: datetime) -> int:
+    from realtime.redirect.crm_sync import sync_contacts
+
     deals = land.land_crm_deals(wh, connector, since)
     # Contacts carry the phones that match deals to callers and managers.
     land.land_crm_contacts(wh, connector, since)
+    # Smart redirect answers within the PBX greeting, so it reads phone -> responsible
+    # manager from the event store, never from the warehouse or the CRM: keep it fresh.
+    sync_contacts(store, [connector], since)
     return deals
 
 

@@ -84,3 +84,50 @@ def test_sync_without_a_configured_crm_says_so(settings, tmp_path, monkeypatch):
     result = _sync(monkeypatch, env)
     assert result.exit_code == 2
     assert "no CRM configured" in result.output
+
+
+def test_the_daily_crm_landing_also_keeps_the_redirect_contacts_current(
+    settings, tmp_path, monkeypatch
+):
+    """`callpath_crm_deals`'s task (pipelines.daily.run_land_crm_account) copies the
+    contacts it lands into the event store, so smart redirect needs no separate cron."""
+    from pipelines import daily
+
+    store = SQLiteEventStore(settings.sqlite_path())
+    seed_tenants(store)
+    store.close()
+    now = utcnow() - timedelta(hours=2)
+    amo = FakeAmoCrm()
+    amo.add_contact(41, phones=["+7 916 222-00-41"], responsible_user_id=503, updated_at=now)
+    with amo.serve() as amo_url:
+        env = {
+            "CALLPATH_VAR_DIR": str(tmp_path),
+            "CALLPATH_EVENT_STORE_URL": settings.event_store_url,
+            "CALLPATH_WAREHOUSE": "duckdb",
+            "CALLPATH_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+            "CALLPATH_AMOCRM_BASE_URL": amo_url,
+            "CALLPATH_AMOCRM_COMPANY_ID": "acme",
+            "CALLPATH_AMOCRM_LONG_LIVED_TOKEN": amo.long_lived_token,
+            "CALLPATH_AMOCRM_TOKEN_PATH": str(tmp_path / "amo.json"),
+        }
+        for name in list(os.environ):
+            if name.startswith(("CALLPATH_AMOCRM_", "CALLPATH_BITRIX24_")):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        get_settings.cache_clear()
+        try:
+            [account] = [a for a in daily.list_crm_accounts() if a["source"] == "amocrm"]
+            daily.run_land_crm_account(
+                "amocrm", account["account"], now.date(), get_settings()
+            )
+        finally:
+            get_settings.cache_clear()
+
+    store = SQLiteEventStore(settings.sqlite_path())
+    try:
+        contact = store.find_crm_contact("acme", "+79162220041")
+        assert contact is not None and contact.responsible_user_id == "503"
+    finally:
+        store.close()
