@@ -14,52 +14,24 @@ Schedule: `dags.common.DAILY` (one-day intervals in the company time zone).
 
 from __future__ import annotations
 
-from airflow.sdk import TriggerRule, dag, task
-
-from dags.common import DAILY, RAW_AD_SPEND, START_DATE, default_args, interval_day, run_settings
+# The Airflow DAG is built by dags.common.account_landing_dag (shared with the other
+# per-account landing DAG). The words "airflow" and "dag" in this file also keep it
+# visible to Airflow's safe-mode file scan.
+from dags.common import RAW_AD_SPEND, account_landing_dag
 
 DAG_ID = "callpath_ad_spend"
 
 
-@dag(
-    dag_id=DAG_ID,
-    schedule=DAILY,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args,
-    tags=["callpath", "daily", "ad_spend", "connectors"],
-    doc_md=__doc__,
-)
-def callpath_ad_spend() -> None:
-    @task
-    def spend_accounts() -> list[dict]:
-        from pipelines import daily
-
-        return daily.list_spend_accounts()
-
-    @task(
-        map_index_template="{{ task.op_kwargs['account']['source'] }}:"
-        "{{ task.op_kwargs['account']['account'] }}"
+def callpath_ad_spend():
+    return account_landing_dag(
+        dag_id=DAG_ID,
+        doc=__doc__,
+        tags=["callpath", "daily", "ad_spend", "connectors"],
+        asset=RAW_AD_SPEND,
+        list_accounts="list_spend_accounts",
+        land_account="run_land_spend_account",
+        task_ids=("spend_accounts", "land_spend", "raw_ad_spend_landed"),
     )
-    def land_spend(account: dict) -> int:
-        from pipelines import daily
-
-        return daily.run_land_spend_account(
-            account["source"],
-            account["account"],
-            interval_day(),
-            run_settings(),
-            error=account.get("error"),
-        )
-
-    @task(outlets=[RAW_AD_SPEND], trigger_rule=TriggerRule.NONE_FAILED)
-    def raw_ad_spend_landed(*, outlet_events=None) -> str:
-        day = interval_day().isoformat()
-        outlet_events[RAW_AD_SPEND].extra = {"day": day}
-        return day
-
-    land_spend.expand(account=spend_accounts()) >> raw_ad_spend_landed()
 
 
 callpath_ad_spend_dag = callpath_ad_spend()

@@ -97,3 +97,69 @@ def days_covered(conf: dict, triggering_asset_events) -> tuple[date, date]:
             'events, or trigger it with conf {"day": "YYYY-MM-DD"}'
         )
     return min(days), max(days)
+
+
+def account_landing_dag(
+    *,
+    dag_id: str,
+    doc: str,
+    tags: list[str],
+    asset: Asset,
+    list_accounts: str,
+    land_account: str,
+    task_ids: tuple[str, str, str],
+):
+    """The shape `callpath_ad_spend` and `callpath_crm_deals` share:
+
+        <list accounts> -> <land>[source:account, ...] -> <landed> (emits `asset`)
+
+    One mapped landing per configured account of a source (`list_accounts`, a
+    `pipelines.daily` function), each calling `pipelines.daily.<land_account>` for the
+    interval's day; a failing account fails its own instance only, and the asset (with
+    the day in its extra) is emitted only when every account landed."""
+    from airflow.sdk import TriggerRule, dag, task
+
+    accounts_id, land_id, landed_id = task_ids
+
+    @dag(
+        dag_id=dag_id,
+        schedule=DAILY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=tags,
+        doc_md=doc,
+    )
+    def landing() -> None:
+        @task(task_id=accounts_id)
+        def accounts() -> list[dict]:
+            from pipelines import daily
+
+            return getattr(daily, list_accounts)()
+
+        @task(
+            task_id=land_id,
+            map_index_template="{{ task.op_kwargs['account']['source'] }}:"
+            "{{ task.op_kwargs['account']['account'] }}",
+        )
+        def land(account: dict) -> int:
+            from pipelines import daily
+
+            return getattr(daily, land_account)(
+                account["source"],
+                account["account"],
+                interval_day(),
+                run_settings(),
+                error=account.get("error"),
+            )
+
+        @task(task_id=landed_id, outlets=[asset], trigger_rule=TriggerRule.NONE_FAILED)
+        def landed(*, outlet_events=None) -> str:
+            day = interval_day().isoformat()
+            outlet_events[asset].extra = {"day": day}
+            return day
+
+        land.expand(account=accounts()) >> landed()
+
+    return landing()
