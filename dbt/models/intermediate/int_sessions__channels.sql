@@ -28,6 +28,7 @@ tagged as (
         utm_content,
         utm_term,
         referrer,
+        {{ channel_referrer_host('referrer') }} as referrer_host,
         landing_url,
         started_at,
         session_date
@@ -40,7 +41,7 @@ classified as (
 
     select
         *,
-        {{ channel_from_utm('utm_source', 'utm_medium', 'referrer') }} as channel
+        {{ channel_from_utm('utm_source', 'utm_medium', 'referrer', 'referrer_host') }} as channel
 
     from tagged
 
