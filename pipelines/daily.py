@@ -262,12 +262,16 @@ def run_land_crm_deals(day: date, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     since = datetime.combine(day - timedelta(days=settings.deals_lookback_days), time.min, UTC)
 
-    with warehouse.connect(settings) as wh:
-        return _land_each(
-            "land_crm_deals",
-            registry.crm_sources(),
-            lambda connector: _land_crm(wh, connector, since),
-        )
+    store = open_event_store(settings)
+    try:
+        with warehouse.connect(settings) as wh:
+            return _land_each(
+                "land_crm_deals",
+                registry.crm_sources(),
+                lambda connector: _land_crm(wh, store, connector, since),
+            )
+    finally:
+        store.close()
 
 
 def run_dbt_build(settings: Settings | None = None) -> None:
