@@ -1,8 +1,9 @@
 """Publish: swap freshly built marts into the `published` schema that readers use.
 
 dbt builds into its target schema (`warehouse.dbt_build_schema`, the staging area);
-analysts, BI and the dashboard read `published`. Every table dbt materialised there
-(the marts; staging and intermediate models are views) is copied into `published`
+analysts, BI and the dashboard read `published`. Every mart dbt materialised there
+(the models in dbt/models/marts; intermediate tables are dbt's working state and stay
+behind) is copied into `published`
 in one transaction on either engine (PostgreSQL DDL is transactional too, DuckDB's
 as well), so a reader sees the previous marts or the new ones, never a mix, and a
 build that failed its quality gate or its dbt tests never reaches them: the
