@@ -100,8 +100,9 @@ def dbt_build(
         "--target", target,
         "--target-path", str(artifacts_dir / "target"),
         "--log-path", str(artifacts_dir / "logs"),
-        # Only warnings and errors on the console; the full log is in <warehouse>.dbt-<target>/logs/dbt.log,
-        # and a failure raises DbtBuildError naming every failed node anyway.
+        # Only warnings and errors on the console; the full log is in
+        # <warehouse>.dbt-<target>/logs/dbt.log, and a failure raises DbtBuildError
+        # naming every failed node anyway.
         "--log-level", "warn",
     ]  # fmt: skip
     if select:
