@@ -113,7 +113,7 @@ def _job_dbt(db: Path) -> dict:
     from pipelines.transform import dbt_artifacts_dir, dbt_build
 
     began = time.perf_counter()
-    result = dbt_build(db)
+    result = dbt_build(db, unit_tests=False)  # as pipelines.daily.run_dbt_build
     seconds = time.perf_counter() - began
     run_results = json.loads(
         (dbt_artifacts_dir(db, "duckdb") / "target" / "run_results.json").read_text()

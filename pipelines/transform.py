@@ -80,8 +80,13 @@ def dbt_build(
     select: str | None = None,
     vars: dict | None = None,
     env: Mapping[str, str] | None = None,
+    unit_tests: bool = True,
 ) -> DbtBuildResult:
     """Build (run + test) the dbt project against `target`.
+
+    `unit_tests=False` leaves out dbt's unit tests, as dbt Labs advise for
+    production: they test the SQL on fixed rows, not the data, so CI (where they
+    run) has already said all they can say.
 
     `warehouse_path` is the DuckDB file; the profile reads it from
     CALLPATH_WAREHOUSE_PATH, which is set here only for the duration of the run,
@@ -107,6 +112,8 @@ def dbt_build(
     ]  # fmt: skip
     if select:
         args += ["--select", select]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if vars:
         # dbt parses --vars as YAML, and JSON is YAML that keeps values typed.
         args += ["--vars", json.dumps(vars)]

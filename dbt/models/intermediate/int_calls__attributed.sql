@@ -49,6 +49,19 @@ numbers as (
 
 ),
 
+-- Each lease once per clock hour it spans (leases last minutes to a few hours), so
+-- a call meets only the leases of its own hour: an equality join, not a range join
+-- against the number's whole history.
+lease_hours as (
+
+    select
+        leases.*,
+        {{ hour_buckets('leases.leased_from', 'leases.leased_until') }} as lease_hour
+
+    from leases
+
+),
+
 covering_leases as (
 
     select
@@ -66,9 +79,10 @@ covering_leases as (
         ) as lease_rank
 
     from calls
-    inner join leases
+    inner join lease_hours as leases
         on calls.company_id = leases.company_id
         and calls.tracking_number = leases.tracking_number
+        and {{ dbt.date_trunc('hour', 'calls.started_at') }} = leases.lease_hour
         and leases.leased_from <= calls.started_at
         and calls.started_at <= leases.leased_until
 

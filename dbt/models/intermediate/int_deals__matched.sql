@@ -57,6 +57,74 @@ deal_phones as (
 
 ),
 
+deal_phone_keys as (
+
+    select
+        deal_phones.deal_key,
+        deal_phones.company_id,
+        deal_phones.phone,
+        deals.created_at as deal_created_at
+
+    from deal_phones
+    inner join deals
+        on deal_phones.deal_key = deals.deal_key
+
+),
+
+lead_phone_keys as (
+
+    select company_id, phone, lead_id, lead_created_at
+    from leads
+    where phone is not null
+
+),
+
+phone_neighbours as (
+
+    {{ nearest_leads('deal_phone_keys', 'lead_phone_keys',
+                     ['company_id', 'phone'], window_days) }}
+
+),
+
+-- medium and campaign may be missing on both sides and then still agree
+deal_utm_keys as (
+
+    select
+        deal_key,
+        company_id,
+        utm_source,
+        coalesce(utm_medium, '') as utm_medium_key,
+        coalesce(utm_campaign, '') as utm_campaign_key,
+        created_at as deal_created_at
+
+    from deals
+    where utm_source is not null
+
+),
+
+lead_utm_keys as (
+
+    select
+        company_id,
+        utm_source,
+        coalesce(utm_medium, '') as utm_medium_key,
+        coalesce(utm_campaign, '') as utm_campaign_key,
+        lead_id,
+        lead_created_at
+
+    from leads
+    where utm_source is not null
+
+),
+
+utm_neighbours as (
+
+    {{ nearest_leads('deal_utm_keys', 'lead_utm_keys',
+                     ['company_id', 'utm_source', 'utm_medium_key', 'utm_campaign_key'],
+                     window_days) }}
+
+),
+
 candidates as (
 
     select
@@ -91,40 +159,24 @@ candidates as (
     union all
 
     select
-        deal_phones.deal_key,
-        leads.lead_id,
-        leads.lead_created_at,
+        deal_key,
+        lead_id,
+        lead_created_at,
         3 as match_priority,
         'phone' as match_method
 
-    from deal_phones
-    inner join deals
-        on deal_phones.deal_key = deals.deal_key
-    inner join leads
-        on deal_phones.company_id = leads.company_id
-        and deal_phones.phone = leads.phone
-    where leads.lead_created_at
-        between {{ dbt.dateadd('day', -window_days, 'deals.created_at') }}
-        and {{ dbt.dateadd('day', window_days, 'deals.created_at') }}
+    from phone_neighbours
 
     union all
 
     select
-        deals.deal_key,
-        leads.lead_id,
-        leads.lead_created_at,
+        deal_key,
+        lead_id,
+        lead_created_at,
         4 as match_priority,
         'utm' as match_method
 
-    from deals
-    inner join leads
-        on deals.company_id = leads.company_id
-        and deals.utm_source = leads.utm_source
-        and coalesce(deals.utm_medium, '') = coalesce(leads.utm_medium, '')
-        and coalesce(deals.utm_campaign, '') = coalesce(leads.utm_campaign, '')
-    where leads.lead_created_at
-        between {{ dbt.dateadd('day', -window_days, 'deals.created_at') }}
-        and {{ dbt.dateadd('day', window_days, 'deals.created_at') }}
+    from utm_neighbours
 
 ),
 

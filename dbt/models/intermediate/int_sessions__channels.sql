@@ -1,3 +1,6 @@
+-- A view, not a table like the other intermediate models: see the .yml.
+{{ config(materialized='view') }}
+
 with
 
 sessions as (
