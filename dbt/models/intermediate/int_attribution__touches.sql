@@ -1,8 +1,9 @@
 -- The paths attribution credits: for every lead (a conversion), the sessions its
 -- visitor started in the `attribution_lookback_days` before the lead was created.
 --
--- A lead's visitor is its own visitor_id, else the visitor of the session it came
--- from. A lead with no visitor (a call to a static number, a call nobody's lease
+-- A lead's visitor is the visitor of the session it came from, which int_leads
+-- already carries (reading all sessions again for it cost a scan of the largest
+-- table). A lead with no visitor (a call to a static number, a call nobody's lease
 -- covered) or with no session in the window still counts: it gets one touch of its
 -- own, carrying the lead's channel and UTM tags, so every lead's credits sum to 1
 -- and no lead drops out of the attribution totals.
@@ -50,8 +51,7 @@ conversions as (
         leads.lead_id,
         leads.company_id,
         leads.session_id as lead_session_id,
-        -- the lead's own visitor, else the visitor of the session it came from
-        coalesce(leads.visitor_id, lead_sessions.visitor_id) as visitor_id,
+        leads.visitor_id,
         leads.channel,
         leads.utm_source,
         leads.utm_medium,
@@ -62,10 +62,6 @@ conversions as (
         cast(coalesce(deal_totals.revenue, 0) as numeric(18, 2)) as revenue
 
     from leads
-
-    left join sessions as lead_sessions
-        on leads.company_id = lead_sessions.company_id
-        and leads.session_id = lead_sessions.session_id
 
     left join deal_totals
         on leads.lead_id = deal_totals.lead_id
