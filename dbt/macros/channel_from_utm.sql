@@ -10,10 +10,12 @@
 
     Arguments are SQL expressions (usually column names); any may be null.
     `referrer_host`, when given, is a column already holding `referrer_host(referrer)`:
-    the host is then parsed once per row instead of once per host pattern (25 of them),
-    which is most of this model's cost on a busy site.
+    the host is then parsed once per row instead of once per host pattern (25 of them).
+    `tags_normalized=true` says utm_source and utm_medium are already trimmed and
+    lowercased (staging does it), which spares two string functions per rule on
+    every session (BENCHMARKS.md).
 -#}
-{% macro channel_from_utm(utm_source, utm_medium, referrer, referrer_host=none) -%}
+{% macro channel_from_utm(utm_source, utm_medium, referrer, referrer_host=none, tags_normalized=false) -%}
 
     {%- set paid_mediums = ['cpc', 'ppc', 'cpm', 'paid'] -%}
     {%- set search_ad_sources = ['yandex', 'google', 'bing'] -%}
@@ -32,8 +34,13 @@
         'vk.com', '%.vk.com', 'vk.ru', '%.vk.ru', 'facebook.com', '%.facebook.com',
         'instagram.com', '%.instagram.com', 'ok.ru', '%.ok.ru', 't.me'] -%}
 
+    {%- if tags_normalized -%}
+    {%- set source = "coalesce(" ~ utm_source ~ ", '')" -%}
+    {%- set medium = "coalesce(" ~ utm_medium ~ ", '')" -%}
+    {%- else -%}
     {%- set source = "coalesce(lower(trim(" ~ utm_source ~ ")), '')" -%}
     {%- set medium = "coalesce(lower(trim(" ~ utm_medium ~ ")), '')" -%}
+    {%- endif -%}
     {%- set url = "coalesce(lower(trim(" ~ referrer ~ ")), '')" -%}
     {%- set host = referrer_host if referrer_host else channel_referrer_host(referrer) -%}
 
@@ -72,14 +79,24 @@
 {#-
     The referrer's host, lowercased, without scheme, port, path or a leading 'www.':
     'https://www.google.com:443/search?q=x' -> 'google.com' (also without a scheme).
-    '' when there is no referrer.
+    '' when there is no referrer. One regular expression: an optional RFC 3986 scheme
+    and '://', an optional 'www.', then everything up to the first '/', '?', '#' or
+    ':'. Nested split_part calls did the same in four passes and were most of the
+    cost of classifying a year of sessions (BENCHMARKS.md). The two engines spell
+    "first capture group" differently, hence the dispatch.
 -#}
 {% macro channel_referrer_host(referrer) -%}
-    {%- set url = "coalesce(lower(trim(" ~ referrer ~ ")), '')" -%}
-    {%- set without_scheme -%}
-        case when {{ url }} like '%://%' then {{ dbt.split_part(url, "'://'", 2) }} else {{ url }} end
-    {%- endset -%}
-    {%- set host_port = dbt.split_part(dbt.split_part(dbt.split_part(without_scheme, "'/'", 1), "'?'", 1), "'#'", 1) -%}
-    {%- set host_www = dbt.split_part(host_port, "':'", 1) -%}
-    (case when {{ host_www }} like 'www.%' then substr({{ host_www }}, 5) else {{ host_www }} end)
+    {{ return(adapter.dispatch('channel_referrer_host')(referrer)) }}
+{%- endmacro %}
+
+{% macro default__channel_referrer_host(referrer) -%}
+    coalesce(substring(lower(trim({{ referrer }})) from '{{ referrer_host_pattern() }}'), '')
+{%- endmacro %}
+
+{% macro duckdb__channel_referrer_host(referrer) -%}
+    coalesce(regexp_extract(lower(trim({{ referrer }})), '{{ referrer_host_pattern() }}', 1), '')
+{%- endmacro %}
+
+{% macro referrer_host_pattern() -%}
+    ^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/?#:]*)
 {%- endmacro %}

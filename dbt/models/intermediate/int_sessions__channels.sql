@@ -18,13 +18,15 @@ tagged as (
         company_id,
         site_id,
         visitor_id,
+        -- staging already trims and lowercases; once more here keeps this model
+        -- right on its own, and the channel rules below can then skip it
         case
-            when utm_source is not null or utm_medium is not null then utm_source
+            when utm_source is not null or utm_medium is not null then lower(trim(utm_source))
             when yclid is not null then 'yandex'
             when gclid is not null then 'google'
         end as utm_source,
         case
-            when utm_source is not null or utm_medium is not null then utm_medium
+            when utm_source is not null or utm_medium is not null then lower(trim(utm_medium))
             when yclid is not null or gclid is not null then 'cpc'
         end as utm_medium,
         utm_campaign,
@@ -44,7 +46,9 @@ classified as (
 
     select
         *,
-        {{ channel_from_utm('utm_source', 'utm_medium', 'referrer', 'referrer_host') }} as channel
+        {{ channel_from_utm(
+            'utm_source', 'utm_medium', 'referrer', 'referrer_host', tags_normalized=true
+        ) }} as channel
 
     from tagged
 
