@@ -33,10 +33,15 @@ def mart_names() -> set[str]:
 
 
 def built_marts(wh: Warehouse, build_schema: str) -> list[str]:
-    """The mart tables (not views, not intermediate tables) in the dbt build schema."""
+    """The marts (not intermediate models) in the dbt build schema.
+
+    Tables and views alike: fct_sessions is a view of the table that stores sessions
+    (int_sessions__channels), and publishing turns every mart into a table.
+    """
     rows = wh.fetchall(
         "select table_name from information_schema.tables"
-        " where table_schema = %s and table_type = 'BASE TABLE' order by table_name",
+        " where table_schema = %s and table_type in ('BASE TABLE', 'VIEW')"
+        " order by table_name",
         [build_schema],
     )
     marts = mart_names()

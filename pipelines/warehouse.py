@@ -139,7 +139,7 @@ class Warehouse(ABC):
         self.execute(f"drop table if exists {name}")
 
     def replace_table_as(self, target: str, source: str) -> int:
-        """Make `target` a copy of table `source`; returns the row count. Inside
+        """Make `target` a copy of table or view `source`; returns the row count. Inside
         `transaction()` readers see the old copy or the new one."""
         self.execute(f"drop table if exists {target}")
         self.execute(f"create table {target} as select * from {source}")

@@ -1,11 +1,25 @@
--- A view, not a table like the other intermediate models: see the .yml.
-{{ config(materialized='view') }}
+-- Sessions are the largest table, and storing them is the costliest step of a
+-- build (BENCHMARKS.md), so they are stored once, here, with their channel: every
+-- model that needs a session's channel reads this table, and fct_sessions is a view
+-- of it. Incremental by session_date (macros/incremental_day_filter.sql): a day's
+-- sessions never change once landed except by re-extraction, which the lookback
+-- covers.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['company_id', 'session_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 
 with
 
 sessions as (
 
     select * from {{ ref('stg_callpath__sessions') }}
+    {{ incremental_day_filter('session_date') }}
 
 ),
 
@@ -54,7 +68,7 @@ classified as (
 
 ),
 
-final as (
+platformed as (
 
     select
         *,
@@ -65,6 +79,34 @@ final as (
         {{ parse_campaign_id('utm_campaign') }} as campaign_id
 
     from classified
+
+),
+
+final as (
+
+    -- Strings are cast to varchar, fct_sessions' contract type, not
+    -- dbt.type_string() (text on PostgreSQL): an incremental run compares the new
+    -- rows' column types with the table's and, with on_schema_change='fail', stops
+    -- on text vs varchar.
+    select
+        cast(session_id as varchar) as session_id,
+        cast(company_id as varchar) as company_id,
+        cast(site_id as varchar) as site_id,
+        cast(visitor_id as varchar) as visitor_id,
+        cast(session_date as date) as session_date,
+        cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
+        cast(channel as varchar) as channel,
+        cast(utm_source as varchar) as utm_source,
+        cast(utm_medium as varchar) as utm_medium,
+        cast(utm_campaign as varchar) as utm_campaign,
+        cast(utm_content as varchar) as utm_content,
+        cast(utm_term as varchar) as utm_term,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(ad_platform as varchar) as ad_platform,
+        cast(referrer as varchar) as referrer,
+        cast(landing_url as varchar) as landing_url
+
+    from platformed
 
 )
 
