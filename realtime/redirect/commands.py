@@ -9,7 +9,11 @@ greeting is over and the call has moved on along the PBX scenario. A 429 is retr
 after the interval while the command is still young enough.
 
 The automatic callback for missed calls is a durable schedule in the store (the task's
-`auto_callback_due_at`), polled here, so a restart loses no callback.
+`auto_callback_due_at`), polled here, so a restart loses no callback. Every replica
+polls; a task is claimed in the store before its command is sent, so one replica calls
+the client back, once. The route limiter is still per process: with several replicas a
+product can get more than one route command per 2 s, Mango answers 429, and the
+command is retried after the interval (docs/redirect.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -35,6 +39,10 @@ SUCCESS = 1000  # Mango's result code for an accepted command
 ERROR_CHARS = 200
 # How long a command's outcome waits for the event endpoint to store its decision.
 RECORD_WAIT_SECONDS = 5.0
+# How long a replica's claim on an automatic callback hides it from the others: far
+# longer than one command takes (mango_command_timeout_seconds), so a slow send is
+# never repeated, short enough that a crashed replica's callback is soon retried.
+AUTO_CALLBACK_CLAIM_SECONDS = 120
 
 
 class Clock(Protocol):
@@ -252,15 +260,14 @@ class MangoCommands:
 
     async def run_due_callbacks(self, limit: int = 100) -> int:
         """Start Mango callbacks for pending missed-call tasks that are due. Returns how
-        many commands were attempted."""
-        now = self.clock.now()
-        attempted = 0
-        for task in self.store.scheduled_auto_callbacks(limit):
-            if task.auto_callback_due_at is None or task.auto_callback_due_at > now:
-                continue
-            attempted += 1
+        many commands were attempted. Every replica of the service polls; the store's
+        claim makes one of them call each client back, once."""
+        tasks = self.store.claim_due_auto_callbacks(
+            self.clock.now(), limit, timedelta(seconds=AUTO_CALLBACK_CLAIM_SECONDS)
+        )
+        for task in tasks:
             await self._callback(task)
-        return attempted
+        return len(tasks)
 
     async def _callback(self, task: CallbackTask) -> None:
         company = self.store.get_company(task.company_id)
@@ -281,8 +288,10 @@ class MangoCommands:
             result = await self.client.send(company, "callback", payload)
         except MangoCommandError as exc:
             if exc.status == 429:
-                return  # stays scheduled: the next poll tries again
-            task.auto_callback_status, task.auto_callback_error = "failed", str(exc)
+                # stays scheduled, and the claim is let go: the next poll tries again
+                task.auto_callback_due_at = to_ms(self.clock.now())
+            else:
+                task.auto_callback_status, task.auto_callback_error = "failed", str(exc)
         else:
             if result == SUCCESS:
                 task.auto_callback_status = "sent"
@@ -295,6 +304,7 @@ class MangoCommands:
             task = current.model_copy(
                 update={
                     "auto_callback_status": task.auto_callback_status,
+                    "auto_callback_due_at": task.auto_callback_due_at,
                     "auto_callback_command_id": task.auto_callback_command_id,
                     "auto_callback_error": task.auto_callback_error,
                 }

@@ -102,8 +102,13 @@ class EventStore(Protocol):
         """Pending callback tasks for this phone, oldest first."""
         ...
 
-    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
-        """Pending tasks of any company whose automatic callback is still scheduled."""
+    def claim_due_auto_callbacks(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[CallbackTask]:
+        """Pending tasks of any company whose automatic callback is scheduled and due by
+        `now`, each claimed: its due time moves to `now + lease`, so however many
+        service replicas poll, one of them calls the client back, once. A replica that
+        dies mid-send leaves the claim to expire and another one retries."""
         ...
 
     def callbacks_between(

@@ -401,11 +401,45 @@ class MongoEventStore:
         ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
         return [CallbackTask.model_validate(_aware(d)) for d in docs]
 
-    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
-        docs = self._db.callbacks.find(
-            {"auto_callback_status": "scheduled", "status": "pending"}
-        ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-        return [CallbackTask.model_validate(_aware(d)) for d in docs.limit(limit)]
+    def claim_due_auto_callbacks(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[CallbackTask]:
+        docs = self._claim_each(
+            self._db.callbacks,
+            {"status": "pending", "auto_callback_status": "scheduled"},
+            "auto_callback_due_at",
+            now,
+            lease,
+            limit,
+            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+        )
+        return [CallbackTask.model_validate(doc) for doc in docs]
+
+    @staticmethod
+    def _claim_each(
+        collection,
+        query: dict,
+        due_field: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        sort: list,
+    ) -> list[dict]:
+        """Up to `limit` documents matching `query` and due by `now` (`due_field`), each
+        claimed by moving its due time to `now + lease`."""
+        claimed = []
+        for _ in range(limit):
+            # find_one_and_update is atomic: two workers never claim the same document.
+            doc = collection.find_one_and_update(
+                {**query, due_field: {"$lte": to_ms(now)}},
+                {"$set": {due_field: to_ms(now + lease)}},
+                sort=sort,
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is None:
+                break
+            claimed.append(_aware(doc))
+        return claimed
 
     def callbacks_between(
         self, company_id: str, start: datetime, end: datetime
@@ -508,20 +542,16 @@ class MongoEventStore:
     def claim_due_messages(
         self, now: datetime, limit: int, lease: timedelta
     ) -> list[OutboxMessage]:
-        claimed = []
-        hidden_until = to_ms(now + lease)
-        for _ in range(limit):
-            # find_one_and_update is atomic: two workers never claim the same message.
-            doc = self._db.outbox.find_one_and_update(
-                {"status": "pending", "next_attempt_at": {"$lte": to_ms(now)}},
-                {"$set": {"next_attempt_at": hidden_until}},
-                sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is None:
-                break
-            claimed.append(OutboxMessage.model_validate(_aware(doc)))
-        return claimed
+        docs = self._claim_each(
+            self._db.outbox,
+            {"status": "pending"},
+            "next_attempt_at",
+            now,
+            lease,
+            limit,
+            sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+        )
+        return [OutboxMessage.model_validate(doc) for doc in docs]
 
     def save_message(self, message: OutboxMessage) -> None:
         self._db.outbox.replace_one(

@@ -500,14 +500,29 @@ class SQLiteEventStore(SQLiteDatabase):
         )
         return [CallbackTask.model_validate_json(r[0]) for r in rows]
 
-    def scheduled_auto_callbacks(self, limit: int) -> list[CallbackTask]:
-        rows = self._query(
-            "select doc from callbacks where status = 'pending'"
-            " and json_extract(doc, '$.auto_callback_status') = 'scheduled'"
-            " order by created_at, id limit ?",
-            (limit,),
-        )
-        return [CallbackTask.model_validate_json(r[0]) for r in rows]
+    def claim_due_auto_callbacks(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> list[CallbackTask]:
+        claimed = []
+        # begin immediate: two processes on one file claim one after the other
+        with self._tx() as c:
+            rows = c.execute(
+                "select doc from callbacks where status = 'pending'"
+                " and json_extract(doc, '$.auto_callback_status') = 'scheduled'"
+                " order by created_at, id"
+            ).fetchall()
+            for (doc,) in rows:
+                task = CallbackTask.model_validate_json(doc)
+                if task.auto_callback_due_at is None or task.auto_callback_due_at > now:
+                    continue
+                task.auto_callback_due_at = to_ms(now + lease)
+                c.execute(
+                    "update callbacks set doc = ? where id = ?", (task.model_dump_json(), task.id)
+                )
+                claimed.append(task)
+                if len(claimed) == limit:
+                    break
+        return claimed
 
     def callbacks_between(
         self, company_id: str, start: datetime, end: datetime

@@ -455,14 +455,21 @@ def test_callback_tasks_by_phone_schedule_and_day(seeded):
     seeded.save_changes(
         Changes(
             callbacks=[
-                task("T1", "+79161110001", 5, auto_callback_status="scheduled"),
+                task(
+                    "T1", "+79161110001", 5, auto_callback_status="scheduled",
+                    auto_callback_due_at=T0 + timedelta(minutes=10),
+                ),
                 task("T2", "+79161110001", 1),
                 task("T3", "+79161110001", 2, status="done", done_at=T0),
-                task("T4", "+79161110001", 3, company="globex", auto_callback_status="scheduled"),
+                task(
+                    "T4", "+79161110001", 3, company="globex", auto_callback_status="scheduled",
+                    auto_callback_due_at=T0 + timedelta(minutes=8),
+                ),
                 task(
                     "T5", "+79161110005", 4, status="done", done_at=T0,
-                    auto_callback_status="scheduled",
+                    auto_callback_status="scheduled", auto_callback_due_at=T0,
                 ),
+                task("T6", "+79161110006", 6, auto_callback_status="sent", auto_callback_due_at=T0),
             ]
         )
     )  # fmt: skip
@@ -470,6 +477,18 @@ def test_callback_tasks_by_phone_schedule_and_day(seeded):
         "T2",
         "T1",
     ]
-    assert {t.id for t in seeded.scheduled_auto_callbacks(10)} == {"T1", "T4"}
+    # Automatic callbacks: only pending, scheduled and due tasks, of any company; a
+    # claim hides a task until its lease runs out (another replica then may retry).
+    def claim(minutes: float, limit: int = 10) -> list[str]:
+        now = T0 + timedelta(minutes=minutes)
+        return [t.id for t in seeded.claim_due_auto_callbacks(now, limit, timedelta(minutes=2))]
+
+    assert claim(7) == []
+    assert claim(9) == ["T4"]
+    assert seeded.get_callback("globex", "T4").auto_callback_due_at == T0 + timedelta(minutes=11)
+    assert claim(10.5) == ["T1"]
+    assert claim(10.5) == []  # both claimed
+    assert claim(12.5, limit=1) == ["T4"]  # T4's claim ran out first; the oldest first
+    assert claim(12.5) == ["T1"]
     day = seeded.callbacks_between("acme", T0 + timedelta(minutes=1), T0 + timedelta(minutes=5))
     assert [t.id for t in day] == ["T2", "T3", "T5"]

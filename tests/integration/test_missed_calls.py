@@ -232,6 +232,34 @@ def test_an_automatic_callback_starts_after_the_delay(world):
     assert world.task(task["id"])["status"] == "done"
 
 
+def test_two_service_replicas_call_a_missed_caller_back_once(world):
+    _auto_callback(world, delay=0)
+    world.summary("E1", T0, answered=False)
+    world.clock.set(T0 + timedelta(minutes=1))
+    # A second replica: its own connection to the store and its own command sender.
+    settings = world.app.state.settings
+    other_store = SQLiteEventStore(settings.sqlite_path())
+    other = MangoCommands(other_store, world.clock, settings)
+    mine: MangoCommands = world.app.state.mango_commands
+
+    async def both_poll() -> list[int]:
+        try:
+            return list(await asyncio.gather(mine.run_due_callbacks(), other.run_due_callbacks()))
+        finally:
+            await other.close()
+
+    try:
+        attempted = world.client.portal.call(both_poll)
+    finally:
+        other_store.close()
+    assert sorted(attempted) == [0, 1]
+    assert len(world.fake.callbacks()) == 1
+    assert world.pending()[0]["auto_callback_status"] == "sent"
+    # the claim does not outlive the send: nothing is due any more
+    world.clock.set(T0 + timedelta(hours=1))
+    assert world.run_due_callbacks() == 0
+
+
 def test_a_task_closed_before_its_time_is_not_called_back(world):
     _auto_callback(world, delay=600)
     world.summary("E1", T0, answered=False)
