@@ -602,6 +602,10 @@ def _date_axis(ax, days: Sequence[date]) -> None:
         locator = mdates.AutoDateLocator(minticks=3, maxticks=12)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if span == 1 and days:
+        # One day alone: matplotlib widens the axis by years around a single point,
+        # and the day locator then asks for 1,600 ticks (a warning each draw).
+        ax.set_xlim(min(days) - timedelta(days=1), max(days) + timedelta(days=1))
 
 
 def _percent_formatter():
