@@ -21,6 +21,7 @@ from realtime.pool.geo import open_resolver
 from realtime.pool.router import router as pool_router
 from realtime.pool.service import PoolService
 from realtime.redirect.commands import MangoCommands
+from realtime.redirect.pace import shared_route_pace
 from realtime.redirect.router import router as redirect_router
 from realtime.reports.router import router as reports_router
 from realtime.settings import Settings, get_settings
@@ -76,7 +77,9 @@ def create_app(
     app.state.pool = pool
     app.state.clock = clock or SystemClock()
     app.state.sites = SiteCache(store)
-    app.state.mango_commands = MangoCommands(store, app.state.clock, settings)
+    app.state.mango_commands = MangoCommands(
+        store, app.state.clock, settings, shared_pace=shared_route_pace(settings)
+    )
     geo = open_resolver(str(settings.geoip_path)) if settings.geoip_path else None
     app.state.pool_service = PoolService(
         pool, store, geo, new_sessions_per_ip_per_minute=settings.new_sessions_per_ip_per_minute

@@ -11,9 +11,8 @@ after the interval while the command is still young enough.
 The automatic callback for missed calls is a durable schedule in the store (the task's
 `auto_callback_due_at`), polled here, so a restart loses no callback. Every replica
 polls; a task is claimed in the store before its command is sent, so one replica calls
-the client back, once. The route limiter is still per process: with several replicas a
-product can get more than one route command per 2 s, Mango answers 429, and the
-command is retried after the interval (docs/redirect.md).
+the client back, once. Route commands keep Mango's pace per process, and across
+replicas through Redis when the pool lives there (realtime/redirect/pace.py).
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import httpx
 
 from realtime.domain import CallbackTask, Changes, Company, RedirectDecision, new_id, to_ms
 from realtime.mango.signing import sign
+from realtime.redirect.pace import RoutePace
 from realtime.settings import Settings
 from realtime.store import EventStore
 
@@ -142,6 +142,7 @@ class MangoCommands:
         clock: Clock,
         settings: Settings,
         client: MangoCommandClient | None = None,
+        shared_pace: RoutePace | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -149,6 +150,9 @@ class MangoCommands:
         self.client = client or MangoCommandClient(
             settings.mango_api_url, settings.mango_command_timeout_seconds
         )
+        # Turns shared with the other replicas (realtime/redirect/pace.py), on top of
+        # this process's own pace; None when this process is the only one.
+        self.shared_pace = shared_pace
         self._products: dict[str, _Product] = {}
         # (company, entry_id) of calls whose decision is being stored right now: a
         # second event of the same call arriving meanwhile must not decide again.
@@ -170,7 +174,7 @@ class MangoCommands:
         if product is None:
             product = self._products[key] = _Product()
         if product.task is None or product.task.done():
-            product.task = loop.create_task(self._route_worker(product))
+            product.task = loop.create_task(self._route_worker(key, product))
         job = RouteJob(
             company=company,
             entry_id=decision.entry_id,
@@ -184,7 +188,7 @@ class MangoCommands:
         self.ensure_poller()
         return job
 
-    async def _route_worker(self, product: _Product) -> None:
+    async def _route_worker(self, key: str, product: _Product) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.mango_route_interval_seconds
         max_delay = self.settings.redirect_max_delay_seconds
@@ -193,11 +197,16 @@ class MangoCommands:
             try:
                 while True:
                     wait = product.next_route_at - loop.time()
+                    if wait <= 0 and self.shared_pace is not None:
+                        wait = await self._shared_turn(key)
                     if loop.time() + max(wait, 0) - job.queued_at > max_delay:
+                        if wait <= 0:
+                            await self._release_shared(key)  # a turn we will not use
                         await self._update(job, status="expired", error="rate limit: greeting over")
                         break
                     if wait > 0:
                         await asyncio.sleep(wait)
+                        continue  # ask again: another replica may have taken the turn
                     try:
                         result = await self.client.send(
                             job.company,
@@ -210,7 +219,7 @@ class MangoCommands:
                             job.on_wire,
                         )
                     except MangoCommandError as exc:
-                        product.next_route_at = loop.time() + interval
+                        await self._turn_over(key, product, interval)
                         if exc.status == 429:
                             continue  # Mango's own limit: try again after the interval
                         await self._update(job, status="failed", error=str(exc))
@@ -219,7 +228,7 @@ class MangoCommands:
                         job.on_wire.set()
                     # The next slot counts from Mango's answer: the request reached
                     # Mango before that, so two arrivals are never closer than the limit.
-                    product.next_route_at = loop.time() + interval
+                    await self._turn_over(key, product, interval)
                     if result == SUCCESS:
                         await self._update(job, status="sent", sent_at=self.clock.now())
                     else:
@@ -229,6 +238,27 @@ class MangoCommands:
                 log.exception("route command %s", job.command_id)
             finally:
                 product.queue.task_done()
+
+    async def _shared_turn(self, key: str) -> float:
+        try:
+            return await self.shared_pace.reserve(key)
+        except Exception:
+            # Redis unreachable: keep this process's own pace rather than stall calls;
+            # at worst Mango answers 429 and the command is retried.
+            log.warning("route pace shared through Redis unavailable", exc_info=True)
+            return 0.0
+
+    async def _turn_over(self, key: str, product: _Product, interval: float) -> None:
+        product.next_route_at = asyncio.get_running_loop().time() + interval
+        await self._release_shared(key)
+
+    async def _release_shared(self, key: str) -> None:
+        if self.shared_pace is None:
+            return
+        try:
+            await self.shared_pace.release(key)
+        except Exception:  # the hold runs out by itself; never stop the queue
+            log.warning("releasing a route turn shared through Redis failed", exc_info=True)
 
     async def _update(self, job: RouteJob, **changes: Any) -> None:
         with contextlib.suppress(TimeoutError):
@@ -322,3 +352,5 @@ class MangoCommands:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.close()
+        if self.shared_pace is not None:
+            await self.shared_pace.close()

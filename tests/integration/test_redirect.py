@@ -42,18 +42,24 @@ def fake_mango() -> Iterator[tuple[FakeMangoCommands, str]]:
         yield fake, url
 
 
-@pytest.fixture
-def world(settings, clock, pool_store, fake_mango) -> Iterator[World]:
-    fake, url = fake_mango
+def _redirect_setup(settings, pool_store, url: str, max_delay: float):
+    """Settings pointing at the fake Mango (0.3 s route interval) and a seeded store."""
     settings = settings.model_copy(
         update={
             "mango_api_url": url,
             "mango_route_interval_seconds": 0.3,
-            "redirect_max_delay_seconds": 3.0,
+            "redirect_max_delay_seconds": max_delay,
         }
     )
     store = SQLiteEventStore(settings.sqlite_path())
     seed_tenants(store, pool_store)
+    return settings, store
+
+
+@pytest.fixture
+def world(settings, clock, pool_store, fake_mango) -> Iterator[World]:
+    fake, url = fake_mango
+    settings, store = _redirect_setup(settings, pool_store, url, max_delay=3.0)
     app = create_app(settings, store=store, clock=clock, pool=pool_store)
     with TestClient(app) as client:
         yield World(client, store, fake, clock)
@@ -702,3 +708,75 @@ def test_two_events_of_one_call_arriving_together_route_it_once(
         assert len(store.list_call_events("acme", "E1")) == 2  # both events kept
     finally:
         store.close()
+
+
+def _route_four_commands(settings, pool_store, url: str, paces: list) -> list[str]:
+    """Four route commands of acme's product, dealt to one replica per pace in turn;
+    returns their decisions' final statuses."""
+    from realtime.domain import RedirectDecision
+    from realtime.redirect.commands import MangoCommands
+
+    settings, store = _redirect_setup(settings, pool_store, url, max_delay=5.0)
+    company = store.get_company("acme")
+
+    async def run() -> None:
+        replicas = [
+            MangoCommands(store, ManualClock(T0), settings, shared_pace=pace) for pace in paces
+        ]
+        try:
+            for i in range(4):
+                decision = RedirectDecision(
+                    company_id="acme", entry_id=f"E{i}", call_id=f"E{i}-leg1", decided_at=T0,
+                    rule="crm_manager", reason="crm_manager", to_number="201",
+                    command_id=f"rt_{i}", status="queued",
+                )  # fmt: skip
+                store.save_redirect_decision(decision)
+                job = replicas[i % len(replicas)].submit_route(company, decision)
+                job.recorded.set()
+            for replica in replicas:
+                await replica.drain()
+        finally:
+            for replica in replicas:
+                await replica.close()
+
+    try:
+        asyncio.run(run())
+        return [store.get_redirect_decision("acme", f"E{i}").status for i in range(4)]
+    finally:
+        store.close()
+
+
+def test_replicas_take_turns_on_one_product_through_redis(settings, pool_store, fake_mango):
+    """Two service processes on one Mango product: the Redis pace makes them take
+    turns, so Mango sees one route command per interval and answers no 429."""
+    import uuid
+
+    import redis.asyncio
+
+    from realtime.redirect.pace import RedisRoutePace
+
+    fake, url = fake_mango
+    prefix = f"cptest:{uuid.uuid4().hex[:8]}:"
+    paces = [
+        RedisRoutePace(redis.asyncio.Redis(host="127.0.0.1", port=6379), 0.3, 5.0, prefix)
+        for _ in range(2)
+    ]
+    statuses = _route_four_commands(settings, pool_store, url, paces)
+    assert statuses == ["sent"] * 4
+    assert fake.refused == []
+    arrivals = sorted(c.at for c in fake.routes())
+    assert len(arrivals) == 4
+    assert all(b - a >= 0.3 for a, b in itertools.pairwise(arrivals))
+
+
+def test_without_redis_a_replica_keeps_its_own_pace(settings, pool_store, fake_mango):
+    """Redis unreachable: commands still leave, one process keeping Mango's pace."""
+    import redis.asyncio
+
+    from realtime.redirect.pace import RedisRoutePace
+
+    fake, url = fake_mango
+    down = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    statuses = _route_four_commands(settings, pool_store, url, [RedisRoutePace(down, 0.3, 5.0)])
+    assert statuses == ["sent"] * 4
+    assert fake.refused == []
