@@ -335,6 +335,25 @@ def _query(path: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+def test_mart_not_null_constraints_are_enforced_by_the_database(warehouse):
+    # Mart columns that must not be null are contract constraints (dbt/README.md), not
+    # data tests: the tables carry NOT NULL, so a null row can never be written.
+    nullable = dict(
+        _query(
+            warehouse,
+            "select column_name, is_nullable from information_schema.columns"
+            " where table_schema = 'main' and table_name = 'fct_deals'"
+            " and column_name in ('deal_key', 'amount', 'lead_id')",
+        )
+    )
+    assert nullable == {"deal_key": "NO", "amount": "NO", "lead_id": "YES"}
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("begin")
+        with pytest.raises(duckdb.ConstraintException):
+            conn.execute("insert into main.fct_deals (deal_key, amount) values ('d', null)")
+        conn.execute("rollback")
+
+
 def test_e2e_daily_reports_hand_computed_funnel_per_day_channel_and_campaign(warehouse):
     rows = _query(warehouse, f"select {E2E_COLUMNS} from main.e2e_daily")
     _assert_matches_expected(_by_grain(rows))
