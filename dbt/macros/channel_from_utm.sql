@@ -9,13 +9,13 @@
     to calls to static numbers; here only for utm_medium=offline.
 
     Arguments are SQL expressions (usually column names); any may be null.
+    utm_source and utm_medium must come trimmed and lowercased (int_sessions__channels
+    does it once per session): each rule then compares them as they are, instead of
+    normalising them again in every rule (BENCHMARKS.md).
     `referrer_host`, when given, is a column already holding `referrer_host(referrer)`:
     the host is then parsed once per row instead of once per host pattern (25 of them).
-    `tags_normalized=true` says utm_source and utm_medium are already trimmed and
-    lowercased (staging does it), which spares two string functions per rule on
-    every session (BENCHMARKS.md).
 -#}
-{% macro channel_from_utm(utm_source, utm_medium, referrer, referrer_host=none, tags_normalized=false) -%}
+{% macro channel_from_utm(utm_source, utm_medium, referrer, referrer_host=none) -%}
 
     {%- set paid_mediums = ['cpc', 'ppc', 'cpm', 'paid'] -%}
     {%- set search_ad_sources = ['yandex', 'google', 'bing'] -%}
@@ -34,13 +34,8 @@
         'vk.com', '%.vk.com', 'vk.ru', '%.vk.ru', 'facebook.com', '%.facebook.com',
         'instagram.com', '%.instagram.com', 'ok.ru', '%.ok.ru', 't.me'] -%}
 
-    {%- if tags_normalized -%}
     {%- set source = "coalesce(" ~ utm_source ~ ", '')" -%}
     {%- set medium = "coalesce(" ~ utm_medium ~ ", '')" -%}
-    {%- else -%}
-    {%- set source = "coalesce(lower(trim(" ~ utm_source ~ ")), '')" -%}
-    {%- set medium = "coalesce(lower(trim(" ~ utm_medium ~ ")), '')" -%}
-    {%- endif -%}
     {%- set url = "coalesce(lower(trim(" ~ referrer ~ ")), '')" -%}
     {%- set host = referrer_host if referrer_host else channel_referrer_host(referrer) -%}
 

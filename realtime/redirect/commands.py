@@ -29,7 +29,7 @@ import httpx
 
 from realtime.domain import CallbackTask, Changes, Company, RedirectDecision, new_id, to_ms
 from realtime.mango.signing import sign
-from realtime.redirect.pace import RoutePace
+from realtime.redirect.pace import RedisRoutePace
 from realtime.settings import Settings
 from realtime.store import EventStore
 
@@ -142,7 +142,7 @@ class MangoCommands:
         clock: Clock,
         settings: Settings,
         client: MangoCommandClient | None = None,
-        shared_pace: RoutePace | None = None,
+        shared_pace: RedisRoutePace | None = None,
     ) -> None:
         self.store = store
         self.clock = clock

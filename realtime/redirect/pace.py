@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from realtime.settings import Settings
@@ -63,18 +63,6 @@ return 1
 """
 
 
-class RoutePace(Protocol):
-    async def reserve(self, product: str) -> float:
-        """0.0 if the product's turn is now ours; else seconds to wait before asking."""
-        ...
-
-    async def release(self, product: str) -> None:
-        """Mango has answered our command: the next turn comes one interval later."""
-        ...
-
-    async def close(self) -> None: ...
-
-
 class RedisRoutePace:
     def __init__(
         self, client: Any, interval_seconds: float, hold_seconds: float, prefix: str = "cp:"
@@ -82,7 +70,6 @@ class RedisRoutePace:
         self._r = client
         self._interval_ms = max(1, round(interval_seconds * 1000))
         self._hold_ms = max(1, round(hold_seconds * 1000))
-        self._poll_ms = HELD_POLL_MS
         self._prefix = prefix
         self._reserve = client.register_script(RESERVE)
         self._release = client.register_script(RELEASE)
@@ -100,13 +87,15 @@ class RedisRoutePace:
         return f"{self._prefix}mango_route_turn:{hashlib.sha256(product.encode()).hexdigest()[:24]}"
 
     async def reserve(self, product: str) -> float:
+        """0.0 if the product's turn is now ours; else seconds to wait before asking."""
         wait_ms = await asyncio.wait_for(
-            self._reserve(keys=[self._key(product)], args=[self._hold_ms, self._poll_ms]),
+            self._reserve(keys=[self._key(product)], args=[self._hold_ms, HELD_POLL_MS]),
             REDIS_TIMEOUT_SECONDS,
         )
         return int(wait_ms) / 1000
 
     async def release(self, product: str) -> None:
+        """Mango has answered our command: the next turn comes one interval later."""
         await asyncio.wait_for(
             self._release(keys=[self._key(product)], args=[self._interval_ms]),
             REDIS_TIMEOUT_SECONDS,
@@ -116,7 +105,7 @@ class RedisRoutePace:
         await self._r.aclose()
 
 
-def shared_route_pace(settings: Settings) -> RoutePace | None:
+def shared_route_pace(settings: Settings) -> RedisRoutePace | None:
     """Replicas share the pool's Redis, so they share Mango's turns through it too; an
     embedded (SQLite) pool means a single process, which keeps the pace alone."""
     url = settings.pool_store_url

@@ -33,7 +33,7 @@ tagged as (
         site_id,
         visitor_id,
         -- staging already trims and lowercases; once more here keeps this model
-        -- right on its own, and the channel rules below can then skip it
+        -- right on its own, and the channel rules (channel_from_utm) expect it
         case
             when utm_source is not null or utm_medium is not null then lower(trim(utm_source))
             when yclid is not null then 'yandex'
@@ -60,9 +60,7 @@ classified as (
 
     select
         *,
-        {{ channel_from_utm(
-            'utm_source', 'utm_medium', 'referrer', 'referrer_host', tags_normalized=true
-        ) }} as channel
+        {{ channel_from_utm('utm_source', 'utm_medium', 'referrer', 'referrer_host') }} as channel
 
     from tagged
 
@@ -84,10 +82,9 @@ platformed as (
 
 final as (
 
-    -- Strings are cast to varchar, fct_sessions' contract type, not
-    -- dbt.type_string() (text on PostgreSQL): an incremental run compares the new
-    -- rows' column types with the table's and, with on_schema_change='fail', stops
-    -- on text vs varchar.
+    -- Strings are cast to varchar, the type fct_sessions' contract declares, not
+    -- dbt.type_string() (text on PostgreSQL): fct_sessions is a view of this table,
+    -- and its contract check stops on text vs varchar.
     select
         cast(session_id as varchar) as session_id,
         cast(company_id as varchar) as company_id,
